@@ -36,8 +36,8 @@ int buyt_cardid_key_parse(struct buyt_cardid_key *key, const char *hex, const ch
     const size_t n = strlen(hex);
     for (size_t i = 0; i < n; i++) {
         if (hex_digit(hex[i]) < 0)
-            return key_fail(key, BUYT_EINVAL,
-                            "fleet key has a character that is not a hex digit", why);
+            return key_fail(key, BUYT_EINVAL, "fleet key has a character that is not a hex digit",
+                            why);
     }
     if (n % 2 != 0)
         return key_fail(key, BUYT_EINVAL, "fleet key has an odd number of hex digits", why);

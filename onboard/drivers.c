@@ -30,7 +30,10 @@ static int hex_digit(char c)
     return -1;
 }
 
-static bool is_blank(char c) { return c == ' ' || c == '\t'; }
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* A field of a line: [p, p + n). */
 struct span {
@@ -165,7 +168,7 @@ static const char *parse_line(const char *s, size_t n, const struct buyt_cardid_
     if (name_len > BUYT_DRIVERS_NAME_MAX)
         return "name is longer than 96 bytes";
     for (size_t i = 0; i < name_len; i++) {
-        if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+        if (((unsigned char)p[i] < 0x20 && p[i] != '\t') || p[i] == 0x7f)
             return "name contains a control character";
     }
 
@@ -239,10 +242,16 @@ static int drop_duplicates(struct buyt_drivers *d, buyt_drivers_bad_line_cb bad,
 static int append(struct buyt_drivers *d, const struct buyt_drivers_entry *e)
 {
     if (d->n == d->cap) {
+        /* Not realloc: the old block holds card numbers and is wiped before it is freed. */
         const size_t cap = d->cap ? 2 * d->cap : 64;
-        struct buyt_drivers_entry *v = realloc(d->v, cap * sizeof *v);
+        struct buyt_drivers_entry *v = malloc(cap * sizeof *v);
         if (!v)
             return BUYT_ENOMEM;
+        if (d->n) {
+            memcpy(v, d->v, d->n * sizeof *v);
+            OPENSSL_cleanse(d->v, d->n * sizeof *v);
+        }
+        free(d->v);
         d->v = v;
         d->cap = cap;
     }
@@ -251,8 +260,7 @@ static int append(struct buyt_drivers *d, const struct buyt_drivers_entry *e)
 }
 
 int buyt_drivers_parse(struct buyt_drivers **out, const char *text, size_t len,
-                       const struct buyt_cardid_key *key, buyt_drivers_bad_line_cb bad,
-                       void *arg)
+                       const struct buyt_cardid_key *key, buyt_drivers_bad_line_cb bad, void *arg)
 {
     if (!out)
         return BUYT_EINVAL;
@@ -287,18 +295,17 @@ int buyt_drivers_parse(struct buyt_drivers **out, const char *text, size_t len,
             buyt_drivers_free(d);
             return crypto_err;
         }
-        if (reason && !*reason)
-            continue;
-        if (reason) {
+        if (reason && *reason) {
             d->bad_lines++;
             if (bad)
                 bad(arg, line, reason);
-            continue;
         }
         e.line = line;
-        if (append(d, &e) != 0) {
+        const int err = reason ? 0 : append(d, &e);
+        OPENSSL_cleanse(&e, sizeof e);
+        if (err) {
             buyt_drivers_free(d);
-            return BUYT_ENOMEM;
+            return err;
         }
     }
     if (drop_duplicates(d, bad, arg) != 0) {
@@ -422,8 +429,8 @@ int buyt_drivers_sign_out(struct buyt_drivers_state *st, struct buyt_drivers_eve
 }
 
 int buyt_drivers_tap(const struct buyt_drivers *d, struct buyt_drivers_state *st,
-                     const struct buyt_rfid_card *card,
-                     const uint8_t card_id[BUYT_CARDID_BYTES], struct buyt_drivers_event ev[2])
+                     const struct buyt_rfid_card *card, const uint8_t card_id[BUYT_CARDID_BYTES],
+                     struct buyt_drivers_event ev[2])
 {
     const struct buyt_drivers_entry *e = buyt_drivers_find(d, card, card_id);
     if (!e) {

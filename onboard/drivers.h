@@ -13,10 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BUYT_DRIVERS_ID_MAX 32u                     /* DriverEvent.driver_id: <= 32 chars */
-#define BUYT_DRIVERS_NAME_MAX 96u                   /* bytes of UTF-8 */
-#define BUYT_DRIVERS_LINE_MAX 512u                  /* bytes, terminator excluded */
-#define BUYT_DRIVERS_FILE_MAX (4u * 1024u * 1024u)  /* bytes */
+#define BUYT_DRIVERS_ID_MAX 32u                    /* DriverEvent.driver_id: <= 32 chars */
+#define BUYT_DRIVERS_NAME_MAX 96u                  /* bytes of UTF-8 */
+#define BUYT_DRIVERS_LINE_MAX 512u                 /* bytes, terminator excluded */
+#define BUYT_DRIVERS_FILE_MAX (4u * 1024u * 1024u) /* bytes */
 
 /* One line of the list. A card is named either by number (EM4100 printed number, or the value
  * a line-dec reader prints) or by card id (from a uid: entry hashed at load time, or cid:). */
@@ -25,8 +25,8 @@ struct buyt_drivers_entry {
     char name[BUYT_DRIVERS_NAME_MAX + 1];    /* may be empty */
     unsigned line;                           /* 1-based line in the file */
     bool by_number;
-    uint64_t number;                         /* if by_number */
-    uint8_t card_id[BUYT_CARDID_BYTES];      /* if !by_number */
+    uint64_t number;                    /* if by_number */
+    uint8_t card_id[BUYT_CARDID_BYTES]; /* if !by_number */
 };
 
 /* A loaded list (opaque, heap). Immutable once loaded: reload by loading a new one. */
@@ -43,8 +43,7 @@ typedef void (*buyt_drivers_bad_line_cb)(void *arg, unsigned line, const char *r
  *  BUYT_EINVAL (NULL argument or unparsed key), BUYT_ERANGE (more than BUYT_DRIVERS_FILE_MAX
  *  bytes), BUYT_ENOMEM or BUYT_EIO (libcrypto failed); then *out is NULL. */
 int buyt_drivers_parse(struct buyt_drivers **out, const char *text, size_t len,
-                       const struct buyt_cardid_key *key, buyt_drivers_bad_line_cb bad,
-                       void *arg);
+                       const struct buyt_cardid_key *key, buyt_drivers_bad_line_cb bad, void *arg);
 
 /** Reads the file at `path` and parses it as buyt_drivers_parse(). Blocking file I/O: call it
  *  at start-up or from a worker, not on the loop thread. Returns as buyt_drivers_parse(), or a
@@ -102,8 +101,8 @@ void buyt_drivers_state_init(struct buyt_drivers_state *st);
  *   - another driver's card: SIGN_OUT of the signed-in driver, then SIGN_IN of the new one.
  *  Returns the number of events written. */
 int buyt_drivers_tap(const struct buyt_drivers *d, struct buyt_drivers_state *st,
-                     const struct buyt_rfid_card *card,
-                     const uint8_t card_id[BUYT_CARDID_BYTES], struct buyt_drivers_event ev[2]);
+                     const struct buyt_rfid_card *card, const uint8_t card_id[BUYT_CARDID_BYTES],
+                     struct buyt_drivers_event ev[2]);
 
 /** Signs out whoever is signed in (end of service, shutdown): writes a SIGN_OUT into `ev` and
  *  returns 1, or returns 0 if nobody was signed in. */

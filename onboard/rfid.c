@@ -20,9 +20,8 @@
 enum { HUNT, FRAME };
 
 static const char *const framing_names[BUYT_RFID_FRAMING__COUNT] = {
-    [BUYT_RFID_RDM6300] = "rdm6300", [BUYT_RFID_ID12] = "id12",
-    [BUYT_RFID_EM18] = "em18",       [BUYT_RFID_LINE_HEX] = "line-hex",
-    [BUYT_RFID_LINE_DEC] = "line-dec",
+    [BUYT_RFID_RDM6300] = "rdm6300",   [BUYT_RFID_ID12] = "id12",         [BUYT_RFID_EM18] = "em18",
+    [BUYT_RFID_LINE_HEX] = "line-hex", [BUYT_RFID_LINE_DEC] = "line-dec",
 };
 
 static const char *const byte_order_names[BUYT_RFID_BYTE_ORDER__COUNT] = {
@@ -246,9 +245,15 @@ static int em18_feed_byte(struct buyt_rfid_decoder *dec, uint8_t c, buyt_rfid_cb
     return em18_run_end(dec, cb, arg);
 }
 
-static bool is_blank(uint8_t c) { return c == ' ' || c == '\t'; }
+static bool is_blank(uint8_t c)
+{
+    return c == ' ' || c == '\t';
+}
 
-static bool is_separator(uint8_t c) { return c == ' ' || c == ':' || c == '-'; }
+static bool is_separator(uint8_t c)
+{
+    return c == ' ' || c == ':' || c == '-';
+}
 
 /* line-hex: pairs of hex digits, optionally separated by one ' ', ':' or '-' between bytes. */
 static enum buyt_rfid_reject line_hex_parse(const uint8_t *s, size_t n,
@@ -343,8 +348,8 @@ static int line_end(struct buyt_rfid_decoder *dec, buyt_rfid_cb cb, void *arg)
     } else if (dec->cfg.framing == BUYT_RFID_LINE_HEX)
         why = line_hex_parse(dec->buf + a, b - a, dec->cfg.byte_order, &card);
     else
-        why = line_dec_parse(dec->buf + a, b - a, dec->cfg.dec_uid_bytes, dec->cfg.byte_order,
-                             &card);
+        why =
+            line_dec_parse(dec->buf + a, b - a, dec->cfg.dec_uid_bytes, dec->cfg.byte_order, &card);
     if (why == BUYT_RFID_REJECT_NONE)
         n = deliver(dec, &card, cb, arg);
     else
@@ -364,8 +369,8 @@ static int line_feed_byte(struct buyt_rfid_decoder *dec, uint8_t c, buyt_rfid_cb
     return 0;
 }
 
-int buyt_rfid_feed(struct buyt_rfid_decoder *dec, const uint8_t *buf, size_t len,
-                   buyt_rfid_cb cb, void *arg)
+int buyt_rfid_feed(struct buyt_rfid_decoder *dec, const uint8_t *buf, size_t len, buyt_rfid_cb cb,
+                   void *arg)
 {
     int n = 0;
     for (size_t i = 0; i < len; i++) {

@@ -21,11 +21,11 @@
 
 /* Reader framings. Configuration names (buyt_rfid_framing_name) are stable. */
 enum buyt_rfid_framing {
-    BUYT_RFID_RDM6300,   /* "rdm6300": STX, 10 hex (V ID3..ID0), 2 hex XOR, ETX (EM4100) */
-    BUYT_RFID_ID12,      /* "id12": STX, 10 hex, 2 hex XOR, CR, LF, ETX (ID-12/ID-20) */
-    BUYT_RFID_EM18,      /* "em18": 10 hex, 2 hex XOR, no delimiters (EM-18) */
-    BUYT_RFID_LINE_HEX,  /* "line-hex": one UID per line in hex (13.56 MHz, Wiegand) */
-    BUYT_RFID_LINE_DEC,  /* "line-dec": one UID per line in decimal */
+    BUYT_RFID_RDM6300,  /* "rdm6300": STX, 10 hex (V ID3..ID0), 2 hex XOR, ETX (EM4100) */
+    BUYT_RFID_ID12,     /* "id12": STX, 10 hex, 2 hex XOR, CR, LF, ETX (ID-12/ID-20) */
+    BUYT_RFID_EM18,     /* "em18": 10 hex, 2 hex XOR, no delimiters (EM-18) */
+    BUYT_RFID_LINE_HEX, /* "line-hex": one UID per line in hex (13.56 MHz, Wiegand) */
+    BUYT_RFID_LINE_DEC, /* "line-dec": one UID per line in decimal */
     BUYT_RFID_FRAMING__COUNT
 };
 
@@ -60,11 +60,11 @@ struct buyt_rfid_config {
  * wiped by the decoder when the callback returns. Copy nothing out but the card id. */
 struct buyt_rfid_card {
     enum buyt_rfid_framing framing;
-    uint8_t uid_len;                 /* 1..BUYT_RFID_UID_MAX */
-    uint8_t uid[BUYT_RFID_UID_MAX];  /* clear UID, canonical order: what the card id hashes */
-    bool has_number;                 /* EM4100 framings and line-dec */
-    uint64_t number;                 /* EM4100: ID3..ID0 big-endian, the number printed on
-                                        the card; line-dec: the value the reader printed */
+    uint8_t uid_len;                /* 1..BUYT_RFID_UID_MAX */
+    uint8_t uid[BUYT_RFID_UID_MAX]; /* clear UID, canonical order: what the card id hashes */
+    bool has_number;                /* EM4100 framings and line-dec */
+    uint64_t number;                /* EM4100: ID3..ID0 big-endian, the number printed on
+                                       the card; line-dec: the value the reader printed */
 };
 
 /** Called once per accepted frame (card non-NULL, reason BUYT_RFID_REJECT_NONE) and once per
@@ -76,13 +76,13 @@ typedef void (*buyt_rfid_cb)(void *arg, const struct buyt_rfid_card *card,
 /* A framing decoder for one reader. Embed it; fields are read-only for callers (counters). */
 struct buyt_rfid_decoder {
     struct buyt_rfid_config cfg;
-    uint8_t state;                     /* private */
-    uint8_t len;                       /* private: bytes in buf */
-    uint8_t run;                       /* private: em18 hex run length, saturating */
-    bool overflow;                     /* private: line longer than BUYT_RFID_LINE_MAX */
-    uint8_t buf[BUYT_RFID_LINE_MAX];   /* private: clear frame, wiped after each frame */
-    uint64_t cards;                    /* frames accepted */
-    uint64_t noise_bytes;              /* bytes outside any frame (not counted as rejects) */
+    uint8_t state;                   /* private */
+    uint8_t len;                     /* private: bytes in buf */
+    uint8_t run;                     /* private: em18 hex run length, saturating */
+    bool overflow;                   /* private: line longer than BUYT_RFID_LINE_MAX */
+    uint8_t buf[BUYT_RFID_LINE_MAX]; /* private: clear frame, wiped after each frame */
+    uint64_t cards;                  /* frames accepted */
+    uint64_t noise_bytes;            /* bytes outside any frame (not counted as rejects) */
     uint64_t rejects[BUYT_RFID_REJECT__COUNT]; /* frames refused, by reason */
 };
 
@@ -96,8 +96,8 @@ void buyt_rfid_decoder_close(struct buyt_rfid_decoder *dec);
 /** Feeds `len` bytes read from the reader (borrowed) in any split: one byte at a time works.
  *  Calls `cb(arg, ...)` for each frame completed by these bytes. Returns the number of cards
  *  accepted (>= 0). Never allocates. */
-int buyt_rfid_feed(struct buyt_rfid_decoder *dec, const uint8_t *buf, size_t len,
-                   buyt_rfid_cb cb, void *arg);
+int buyt_rfid_feed(struct buyt_rfid_decoder *dec, const uint8_t *buf, size_t len, buyt_rfid_cb cb,
+                   void *arg);
 
 /** Tells the decoder the line has been idle (no byte for longer than a few byte times; 20 ms
  *  suits 9600 baud). em18: ends the current run of hex characters, which may complete a card

@@ -194,8 +194,7 @@ Test(cardid, failed_parse_wipes_key)
     static const struct buyt_cardid_key zero;
     struct buyt_cardid_key k;
     key_parse(&k, key_hex);
-    cr_assert_eq(buyt_cardid_key_parse(&k, "00000000000000000000000000000000", NULL),
-                 BUYT_EINVAL);
+    cr_assert_eq(buyt_cardid_key_parse(&k, "00000000000000000000000000000000", NULL), BUYT_EINVAL);
     cr_assert_arr_eq(&k, &zero, sizeof k);
 }
 

@@ -18,8 +18,11 @@ static struct buyt_cardid_key key;
 
 static void setup(void)
 {
-    cr_assert_eq(buyt_cardid_key_parse(&key, "000102030405060708090a0b0c0d0e0f"
-                                             "101112131415161718191a1b1c1d1e1f", NULL), 0);
+    cr_assert_eq(buyt_cardid_key_parse(&key,
+                                       "000102030405060708090a0b0c0d0e0f"
+                                       "101112131415161718191a1b1c1d1e1f",
+                                       NULL),
+                 0);
 }
 
 static void teardown(void)
@@ -192,7 +195,7 @@ Test(drivers, ignores_comments_blank_lines_crlf_and_bom)
     struct buyt_drivers *d = parse("\xEF\xBB\xBF# list\r\n\r\n   \t\r\n"
                                    "3808980205\tD001\t An  Nguyen \t # comment\r\n"
                                    "#3887558 D002\n"
-                                   "3887558 D#2 Bus#5", /* no final newline */
+                                   "3887558 D#2 Bus#5\tspare", /* no final newline */
                                    &bad);
     cr_assert_eq(bad.n, 0, "%s", bad.reason[0]);
     cr_assert_eq(buyt_drivers_count(d), 2);
@@ -203,7 +206,7 @@ Test(drivers, ignores_comments_blank_lines_crlf_and_bom)
     const struct tap b = em4100("67003B51C6");
     e = buyt_drivers_find(d, &b.card, b.id);
     cr_assert_str_eq(e->driver_id, "D#2");
-    cr_assert_str_eq(e->name, "Bus#5");
+    cr_assert_str_eq(e->name, "Bus#5\tspare");
     cr_assert_eq(e->line, 6);
     buyt_drivers_free(d);
 }
@@ -220,17 +223,17 @@ Test(drivers, reports_each_bad_line_and_keeps_the_good_ones)
     long_line[sizeof long_line - 1] = '\0';
     memcpy(long_line, "1 D1", 4);
     snprintf(text, sizeof text,
-             "uid:0 D1\n"                                  /* 1: odd hex */
-             "uid:0102030405060708090A0B D1\n"             /* 2: 11 bytes */
-             "uid: D1\n"                                   /* 3: empty */
-             "cid:0011 D1\n"                               /* 4: short cid */
-             "18446744073709551616 D1\n"                   /* 5: > UINT64_MAX */
-             "12 %s\n"                                     /* 6: id too long */
-             "13 D1 %s\n"                                  /* 7: name too long */
-             "14 D1 tab\x01here\n"                         /* 8: control char */
-             "%s\n"                                        /* 9: line too long */
-             "15 D\xc3\xa9\n"                              /* 10: non-ASCII id */
-             "16 D16 ok\n",                                /* 11: good */
+             "uid:0 D1\n"                      /* 1: odd hex */
+             "uid:0102030405060708090A0B D1\n" /* 2: 11 bytes */
+             "uid: D1\n"                       /* 3: empty */
+             "cid:0011 D1\n"                   /* 4: short cid */
+             "18446744073709551616 D1\n"       /* 5: > UINT64_MAX */
+             "12 %s\n"                         /* 6: id too long */
+             "13 D1 %s\n"                      /* 7: name too long */
+             "14 D1 tab\x01here\n"             /* 8: control char */
+             "%s\n"                            /* 9: line too long */
+             "15 D\xc3\xa9\n"                  /* 10: non-ASCII id */
+             "16 D16 ok\n",                    /* 11: good */
              long_id, long_name, long_line);
     struct bad_rec bad = {0};
     struct buyt_drivers *d = parse(text, &bad);
@@ -269,9 +272,9 @@ Test(drivers, reports_duplicates_of_every_card_form)
     snprintf(text, sizeof text,
              "uid:62E3086CED D1\n"
              "3808980205 D2\n"
-             "cid:%s D3\n"          /* the card id of line 1 */
+             "cid:%s D3\n" /* the card id of line 1 */
              "uid:62:E3:08:6C:ED D4\n"
-             "03808980205 D5\n",    /* the number of line 2 */
+             "03808980205 D5\n", /* the number of line 2 */
              buyt_cardid_format(a.id, hex));
     struct bad_rec bad = {0};
     struct buyt_drivers *d = parse(text, &bad);
@@ -303,8 +306,8 @@ Test(drivers, loads_a_large_list)
     cr_assert_eq(bad.n, 1);
     cr_assert_eq(bad.line[0], n + 1);
     cr_assert_str_eq(bad.reason[0], "card is already listed on line 124");
-    struct tap t = {.card = {.framing = BUYT_RFID_LINE_DEC, .has_number = true,
-                             .number = 1000000 + 19999}};
+    struct tap t = {
+        .card = {.framing = BUYT_RFID_LINE_DEC, .has_number = true, .number = 1000000 + 19999}};
     cr_assert_str_eq(driver_of(d, &t), "D19999");
     buyt_drivers_free(d);
     free(text);
@@ -313,9 +316,9 @@ Test(drivers, loads_a_large_list)
 Test(drivers, missing_file_returns_enoent)
 {
     struct buyt_drivers *d = (struct buyt_drivers *)&key; /* must be reset to NULL */
-    cr_assert_eq(buyt_drivers_load(&d, BUYT_SOURCE_DIR "/tests/fixtures/no-such-file", &key,
-                                   NULL, NULL),
-                 -ENOENT);
+    cr_assert_eq(
+        buyt_drivers_load(&d, BUYT_SOURCE_DIR "/tests/fixtures/no-such-file", &key, NULL, NULL),
+        -ENOENT);
     cr_assert_null(d);
 }
 

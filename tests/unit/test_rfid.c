@@ -40,8 +40,8 @@ static void on_frame(void *arg, const struct buyt_rfid_card *card, enum buyt_rfi
 static void decoder(struct buyt_rfid_decoder *dec, enum buyt_rfid_framing f,
                     enum buyt_rfid_byte_order o, uint8_t dec_uid_bytes)
 {
-    const struct buyt_rfid_config cfg = {.framing = f, .byte_order = o,
-                                         .dec_uid_bytes = dec_uid_bytes};
+    const struct buyt_rfid_config cfg = {
+        .framing = f, .byte_order = o, .dec_uid_bytes = dec_uid_bytes};
     cr_assert_eq(buyt_rfid_decoder_init(dec, &cfg), 0);
 }
 
@@ -157,7 +157,11 @@ Test(rdm6300, resyncs_after_garbage)
     struct rec r = {0};
     decoder(&dec, BUYT_RFID_RDM6300, BUYT_RFID_MSB_FIRST, 0);
     /* Noise, a frame whose STX was lost (digits then ETX), then a good frame. */
-    cr_assert_eq(feed_str(&dec, "\xff\x01zz" "3086CED08" ETX SEEED, &r), 1);
+    cr_assert_eq(feed_str(&dec,
+                          "\xff\x01zz"
+                          "3086CED08" ETX SEEED,
+                          &r),
+                 1);
     cr_assert_eq(r.nrejects, 0);
     assert_uid(&r.cards[0], seeed_uid, 5);
     cr_assert_eq(dec.noise_bytes, 4 + 9 + 1);
@@ -189,9 +193,9 @@ Test(rdm6300, rejects_wrong_lengths)
     struct buyt_rfid_decoder dec;
     struct rec r = {0};
     decoder(&dec, BUYT_RFID_RDM6300, BUYT_RFID_MSB_FIRST, 0);
-    cr_assert_eq(feed_str(&dec, STX "62E3086CED" ETX, &r), 0);                  /* short */
-    cr_assert_eq(feed_str(&dec, STX "62E3086CED0800000000000" ETX, &r), 0);     /* long */
-    cr_assert_eq(feed_str(&dec, STX ETX, &r), 0);                               /* empty */
+    cr_assert_eq(feed_str(&dec, STX "62E3086CED" ETX, &r), 0);              /* short */
+    cr_assert_eq(feed_str(&dec, STX "62E3086CED0800000000000" ETX, &r), 0); /* long */
+    cr_assert_eq(feed_str(&dec, STX ETX, &r), 0);                           /* empty */
     cr_assert_eq(r.nrejects, 3);
     for (int i = 0; i < 3; i++)
         cr_assert_eq(r.rejects[i], BUYT_RFID_REJECT_BAD_LENGTH, "reject %d", i);
@@ -456,7 +460,7 @@ Test(line_dec, msb_first_byte_order)
     struct buyt_rfid_decoder dec;
     struct rec r = {0};
     decoder(&dec, BUYT_RFID_LINE_DEC, BUYT_RFID_MSB_FIRST, 0); /* 0: 4-byte UIDs */
-    cr_assert_eq(feed_str(&dec, "0077740828\r\n", &r), 1);       /* 0x04A23B1C */
+    cr_assert_eq(feed_str(&dec, "0077740828\r\n", &r), 1);     /* 0x04A23B1C */
     assert_uid(&r.cards[0], mifare_uid, 4);
     cr_assert(r.cards[0].has_number);
     cr_assert_eq(r.cards[0].number, 77740828u);
@@ -498,8 +502,11 @@ Test(line_dec, rejects_values_that_do_not_fit)
 
     decoder(&dec, BUYT_RFID_LINE_DEC, BUYT_RFID_MSB_FIRST, 8);
     memset(&r, 0, sizeof r);
-    cr_assert_eq(feed_str(&dec, "18446744073709551616\n000000000000000000001\n"
-                                "18446744073709551615\n", &r), 1);
+    cr_assert_eq(feed_str(&dec,
+                          "18446744073709551616\n000000000000000000001\n"
+                          "18446744073709551615\n",
+                          &r),
+                 1);
     cr_assert_eq(r.rejects[0], BUYT_RFID_REJECT_OUT_OF_RANGE);
     cr_assert_eq(r.rejects[1], BUYT_RFID_REJECT_BAD_LENGTH);
     const uint8_t max[8] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};

@@ -14,21 +14,20 @@ CREATE TABLE vehicles (
 );
 
 -- GNSS fixes: the biggest table (2,000 buses at 1 Hz = ~100 M rows a day). Designed for
--- <= 60 bytes a row on disk including indexes:
---   24 B tuple header + 30 B of columns (ordered so nothing pads: 8, then 4s, then 2s)
---   = 54 B, MAXALIGNed to 56, + 4 B line pointer = 60 B; BRIN on time adds ~0.
+-- <= 60 bytes a row on disk including indexes (measured 52.2, see docs/SCHEMA.md):
+--   24 B tuple header + 24 B of columns (8, then 4s, then 2s: nothing pads) = 48 B, + 4 B line
+--   pointer = 52 B; BRIN on time adds ~0. A 25th byte of columns would cost 8 (alignment), so
+--   HDOP, satellites and fix quality are not stored per fix: the engine uses them to filter at
+--   ingest, no-fix records are never stored as positions, and Health reports satellites.
 -- A btree on (vehicle, time) would add ~24 B a row; track queries use the BRIN to reach the
--- day and hour and filter by vehicle, and the engine keeps recent tracks in memory.
+-- hour and filter by vehicle, and the engine keeps recent tracks in memory.
 CREATE TABLE fixes (
     time        timestamptz NOT NULL,          -- GNSS time of the fix
     vehicle     integer NOT NULL,              -- vehicles.id
     lat_e7      integer NOT NULL,              -- degrees x 1e7
     lon_e7      integer NOT NULL,              -- degrees x 1e7
-    speed_cms   smallint NOT NULL,             -- cm/s; -1 = unknown
-    course_ddeg smallint NOT NULL,             -- tenths of a degree true, 0..3599; -1 = unknown
-    hdop_x100   smallint NOT NULL,             -- HDOP x 100; -1 = unknown
-    satellites  smallint NOT NULL,             -- -1 = unknown
-    quality     smallint NOT NULL              -- buyt.v1.FixQuality
+    speed_cms   smallint NOT NULL,             -- cm/s, 0..10000; -1 = unknown
+    course_ddeg smallint NOT NULL              -- tenths of a degree true, 0..3599; -1 = unknown
 ) PARTITION BY RANGE (time);
 
 -- Serves every time-range scan (tracks, replays, reports). Inherited by each partition.

@@ -43,9 +43,8 @@ static void store_fix(struct ctx *c, const char *vehicle, const Buyt__V1__Record
     const char *p[6] = {vehicle, t, lat, lon, spd, crs};
     PGresult *res = PQexecParams(
         c->db,
-        "INSERT INTO fixes (vehicle, time, lat_e7, lon_e7, speed_cms, course_ddeg, hdop_x100,"
-        " satellites, quality)"
-        " SELECT v.id, to_timestamp($2::float8), $3, $4, $5, $6, -1, -1, 2"
+        "INSERT INTO fixes (vehicle, time, lat_e7, lon_e7, speed_cms, course_ddeg)"
+        " SELECT v.id, to_timestamp($2::float8), $3, $4, $5, $6"
         " FROM vehicles v WHERE v.agency = 'hn' AND v.vehicle_id = $1",
         6, NULL, p, NULL, NULL, 0);
     cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(c->db));

@@ -76,7 +76,8 @@ struct buyt_journal {
     uint64_t dropped, torn, acks_clamped;
     int64_t dirty_since_ms; /* monotonic ms of the oldest unsynced append, 0 if none */
     bool dir_dirty;         /* a segment was created since the last directory fsync */
-    bool state_dirty;       /* acked moved since the state file was written */
+    bool state_dirty;       /* acked moved since the state file was written: saved lazily,
+                             * losing it only re-sends acknowledged records (duplicates) */
 
     /* Read side: one fd for a non-active segment and a window of one segment's bytes. */
     int rd_fd;
@@ -122,9 +123,9 @@ static uint32_t crc32c(uint32_t crc, const void *buf, size_t n)
                              (uint32_t)p[3] << 24);
         uint32_t hi =
             (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
-        crc = crc_tab[7][lo & 0xff] ^ crc_tab[6][(lo >> 8) & 0xff] ^
-              crc_tab[5][(lo >> 16) & 0xff] ^ crc_tab[4][lo >> 24] ^ crc_tab[3][hi & 0xff] ^
-              crc_tab[2][(hi >> 8) & 0xff] ^ crc_tab[1][(hi >> 16) & 0xff] ^ crc_tab[0][hi >> 24];
+        crc = crc_tab[7][lo & 0xff] ^ crc_tab[6][(lo >> 8) & 0xff] ^ crc_tab[5][(lo >> 16) & 0xff] ^
+              crc_tab[4][lo >> 24] ^ crc_tab[3][hi & 0xff] ^ crc_tab[2][(hi >> 8) & 0xff] ^
+              crc_tab[1][(hi >> 16) & 0xff] ^ crc_tab[0][hi >> 24];
         p += 8;
         n -= 8;
     }
@@ -152,7 +153,10 @@ static uint32_t get32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
 
 /* Record header: magic u32, len u32, seq u64, time_ms u64, crc u32 over bytes 0..23 + payload. */
 struct hdr {
@@ -194,10 +198,19 @@ static int64_t mono_ms(void)
     return ms > 0 ? ms : 1; /* 0 means "clean" */
 }
 
-static uint64_t max64(uint64_t a, uint64_t b) { return a > b ? a : b; }
-static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+static uint64_t max64(uint64_t a, uint64_t b)
+{
+    return a > b ? a : b;
+}
+static uint64_t min64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
 
-static uint64_t seg_last(const struct seg *s) { return s->first + s->count - 1; }
+static uint64_t seg_last(const struct seg *s)
+{
+    return s->first + s->count - 1;
+}
 
 /* Oldest seq that is neither acknowledged nor dropped. */
 static uint64_t base_seq(const struct buyt_journal *j)
@@ -231,7 +244,10 @@ static bool seg_name_parse(const char *name, uint64_t *first)
     return v != 0;
 }
 
-static bool has_active(const struct buyt_journal *j) { return j->act_fd >= 0; }
+static bool has_active(const struct buyt_journal *j)
+{
+    return j->act_fd >= 0;
+}
 
 static int close_fd(int *fd)
 {
@@ -459,8 +475,7 @@ static int sync_data(struct buyt_journal *j)
             if (!act)
                 close(fd);
             if (r < 0) {
-                BUYT_ERROR(MOD, "msg=\"fdatasync failed\" dir=%s err=\"%s\"", j->dir,
-                           strerror(-r));
+                BUYT_ERROR(MOD, "msg=\"fdatasync failed\" dir=%s err=\"%s\"", j->dir, strerror(-r));
                 return r;
             }
         }
@@ -762,7 +777,7 @@ static int list_segments(struct buyt_journal *j)
         j->segs[j->n_segs++] = (struct seg){first, 0, 0};
     }
     closedir(d);
-    if (r == 0)
+    if (r == 0 && j->n_segs > 1)
         qsort(j->segs, j->n_segs, sizeof *j->segs, seg_cmp);
     return r;
 }
@@ -787,8 +802,8 @@ static int recover(struct buyt_journal *j)
         bool overlap = i > 0 && j->segs[i].first <= seg_last(&j->segs[i - 1]);
         if (j->segs[i].count == 0 || overlap) {
             if (overlap)
-                BUYT_ERROR(MOD, "msg=\"overlapping segment deleted\" dir=%s first=%" PRIu64,
-                           j->dir, j->segs[i].first);
+                BUYT_ERROR(MOD, "msg=\"overlapping segment deleted\" dir=%s first=%" PRIu64, j->dir,
+                           j->segs[i].first);
             if ((r = seg_delete(j, i)) < 0)
                 return r;
             continue;
@@ -797,14 +812,9 @@ static int recover(struct buyt_journal *j)
     }
     uint64_t last_rec = j->n_segs ? seg_last(&j->segs[j->n_segs - 1]) : 0;
     j->last_seq = max64(max64(hiwater, skip_to), max64(last_rec, base_seq(j) - 1));
-    j->synced_seq = j->last_seq;
-    if ((r = trim_head(j)) < 0)
-        return r;
-    while (j->total_bytes > j->cfg.max_bytes && j->n_segs > 1)
-        if ((r = drop_oldest(j)) < 0)
-            return r;
-    /* Keep appending to the last segment only if its seqs run up to last_seq. */
-    if (j->n_segs && seg_last(&j->segs[j->n_segs - 1]) == j->last_seq) {
+    if (j->n_segs) {
+        /* What a crashed process left in the page cache becomes durable (hence publishable)
+         * before the state file can record it as the high-water mark. */
         char name[32];
         seg_name(name, sizeof name, j->segs[j->n_segs - 1].first);
         j->act_fd = openat(j->dir_fd, name, O_RDWR | O_APPEND | O_CLOEXEC);
@@ -812,8 +822,17 @@ static int recover(struct buyt_journal *j)
             return -errno;
         close_fd(&j->rd_fd);
         if (j->cfg.fsync != BUYT_JOURNAL_FSYNC_NEVER && (r = fsync_fd(j->act_fd, true)) < 0)
-            return r; /* what a crashed process left in the page cache is now durable */
+            return r;
+        /* Keep appending to it only if its seqs run up to last_seq. */
+        if (last_rec != j->last_seq)
+            close_fd(&j->act_fd);
     }
+    j->synced_seq = j->last_seq;
+    if ((r = trim_head(j)) < 0)
+        return r;
+    while (j->total_bytes > j->cfg.max_bytes && j->n_segs > 1)
+        if ((r = drop_oldest(j)) < 0)
+            return r;
     return state_save(j, true);
 }
 
@@ -869,8 +888,8 @@ int buyt_journal_open(const struct buyt_journal_config *cfg, struct buyt_journal
     if ((r = recover(j)) < 0)
         goto fail;
     BUYT_INFO(MOD,
-              "msg=opened dir=%s segments=%zu bytes=%" PRIu64 " last_seq=%" PRIu64
-              " acked=%" PRIu64 " torn_total=%" PRIu64 " dropped_total=%" PRIu64,
+              "msg=opened dir=%s segments=%zu bytes=%" PRIu64 " last_seq=%" PRIu64 " acked=%" PRIu64
+              " torn_total=%" PRIu64 " dropped_total=%" PRIu64,
               j->dir, j->n_segs, j->total_bytes, j->last_seq, j->acked, j->torn, j->dropped);
     *out = j;
     return 0;
@@ -906,7 +925,10 @@ int buyt_journal_close(struct buyt_journal *j)
     return r;
 }
 
-uint64_t buyt_journal_next_seq(const struct buyt_journal *j) { return j->last_seq + 1; }
+uint64_t buyt_journal_next_seq(const struct buyt_journal *j)
+{
+    return j->last_seq + 1;
+}
 
 /* Undoes a failed append on the active segment: truncate back, forget a new empty segment. */
 static void append_undo(struct buyt_journal *j)
@@ -984,8 +1006,8 @@ int buyt_journal_append(struct buyt_journal *j, uint64_t time_ms, const void *pa
         append_undo(j);
         /* A full file system before our own bound: make room the same counted way. */
         if (r != -ENOSPC || j->n_segs <= (has_active(j) ? 1u : 0u)) {
-            BUYT_ERROR(MOD, "msg=\"append failed\" dir=%s seq=%" PRIu64 " err=\"%s\"", j->dir,
-                       seq, strerror(-r));
+            BUYT_ERROR(MOD, "msg=\"append failed\" dir=%s seq=%" PRIu64 " err=\"%s\"", j->dir, seq,
+                       strerror(-r));
             return r;
         }
         if ((r = drop_oldest(j)) < 0)
@@ -1019,8 +1041,9 @@ int buyt_journal_ack(struct buyt_journal *j, uint64_t stored_through_seq)
         /* The engine holds seqs this device does not (journal lost or cut after publishing):
          * new records must not reuse them, or the engine would discard them as duplicates. */
         if (ack - j->last_seq > MAX_ACK_JUMP) {
-            BUYT_ERROR(MOD, "msg=\"implausible ack ignored\" dir=%s ack=%" PRIu64
-                       " last_seq=%" PRIu64, j->dir, ack, j->last_seq);
+            BUYT_ERROR(MOD,
+                       "msg=\"implausible ack ignored\" dir=%s ack=%" PRIu64 " last_seq=%" PRIu64,
+                       j->dir, ack, j->last_seq);
             j->acks_clamped++;
             return BUYT_ERANGE;
         }
@@ -1164,14 +1187,14 @@ int buyt_journal_mark_sent(struct buyt_journal *j, uint64_t first_seq, uint64_t 
     return 0;
 }
 
-void buyt_journal_rewind(struct buyt_journal *j) { j->n_spans = 0; }
+void buyt_journal_rewind(struct buyt_journal *j)
+{
+    j->n_spans = 0;
+}
 
 int buyt_journal_sync(struct buyt_journal *j)
 {
-    int r = sync_data(j);
-    if (r == 0 && j->state_dirty)
-        r = state_save(j, true);
-    return r;
+    return sync_data(j);
 }
 
 int64_t buyt_journal_dirty_since_ms(const struct buyt_journal *j)

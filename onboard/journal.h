@@ -7,7 +7,7 @@
  *
  * Threading: single-threaded, called from the agent's loop. Appends, reads and acks do small
  * blocking file I/O (a write, a pread); fsync happens only in buyt_journal_sync(), in append
- * under the ALWAYS/INTERVAL policies, at a segment rollover and when whole segments are
+ * under the ALWAYS/INTERVAL policies, at open, at a segment rollover and when segments are
  * deleted (see each call). No call allocates per record; none calls back.
  *
  * Intended agent loop (libuv; `now` = uv_now(), a monotonic ms clock):
@@ -46,12 +46,12 @@ enum buyt_journal_fsync {
 };
 
 struct buyt_journal_config {
-    const char *dir;              /* journal directory, created if missing (borrowed) */
-    uint64_t max_bytes;           /* bound on the segment files, bytes (>= 2 segments) */
-    uint32_t segment_bytes;       /* roll over to a new segment file past this size */
+    const char *dir;        /* journal directory, created if missing (borrowed) */
+    uint64_t max_bytes;     /* bound on the segment files, bytes (>= 2 segments) */
+    uint32_t segment_bytes; /* roll over to a new segment file past this size */
     enum buyt_journal_fsync fsync;
-    uint32_t fsync_interval_ms;   /* INTERVAL policy: the loss window */
-    uint32_t resend_after_ms;     /* a sent, unacknowledged record is due again after this */
+    uint32_t fsync_interval_ms; /* INTERVAL policy: the loss window */
+    uint32_t resend_after_ms;   /* a sent, unacknowledged record is due again after this */
 };
 
 /** A record read from the journal. `payload` points into the caller's batch buffer. */
@@ -126,11 +126,15 @@ int buyt_journal_append(struct buyt_journal *j, uint64_t time_ms, const void *pa
 
 /** Applies the engine's Ack: every record with seq <= stored_through_seq is acknowledged, and
  *  segments holding only acknowledged records are deleted (the state file is then saved and
- *  fsynced first, so the seq high-water mark survives). An ack at or below the current one is
- *  ignored (acks never move back). Returns 0, or BUYT_ERANGE when stored_through_seq is beyond
- *  the last seq ever assigned: it was clamped to last_seq and applied (counted in
- *  acks_clamped; the engine knows seqs this device does not — log it). Negative errno if a
- *  file could not be deleted or the state not saved. */
+ *  fsynced first, so the seq high-water mark survives). Otherwise the new ack reaches the state
+ *  file lazily (next deletion, close): after a crash, records acknowledged since are re-sent
+ *  until the engine's retained Ack arrives — duplicates, never loss. An ack at or below the
+ *  current one is ignored (acks never move back).
+ *  An ack beyond the last seq ever assigned means the engine holds seqs this device forgot
+ *  (journal wiped, or cut after publishing): everything is trimmed, and the seq counter moves
+ *  to the ack (persisted) so new records are not discarded by the engine as duplicates; an ack
+ *  more than 2^40 ahead is ignored. Both count in acks_clamped and return BUYT_ERANGE (log it).
+ *  Otherwise returns 0, or a negative errno if the state could not be saved. */
 int buyt_journal_ack(struct buyt_journal *j, uint64_t stored_through_seq);
 
 /** Reads the newest records not sent yet (never marked sent since open or the last rewind),
@@ -162,9 +166,9 @@ int buyt_journal_mark_sent(struct buyt_journal *j, uint64_t first_seq, uint64_t 
  *  since what was in flight on a lost connection may never have reached the broker. */
 void buyt_journal_rewind(struct buyt_journal *j);
 
-/** Makes every appended record durable (fdatasync of the segment, fsync of the directory after
- *  a new segment; also under the NEVER policy, for a clean shutdown) and saves the state file if
- *  an ack changed it. Blocks for the fsync: the agent calls it from a timer (INTERVAL) —
+/** Makes every appended record durable (fdatasync of the segments written since the last
+ *  sync, fsync of the directory after a new segment; also under the NEVER policy, for a clean
+ *  shutdown). Blocks for the fsync: the agent calls it from a timer (INTERVAL) —
  *  buyt_journal_dirty_since_ms() says whether and since when it is needed. Returns 0 or a
  *  negative errno (-EIO: the data may be lost; the records stay unpublishable). */
 int buyt_journal_sync(struct buyt_journal *j);

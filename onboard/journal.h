@@ -46,7 +46,7 @@ enum buyt_journal_fsync {
 };
 
 struct buyt_journal_config {
-    const char *dir;        /* journal directory, created if missing (borrowed) */
+    const char *dir;        /* journal directory, created if missing (copied by open) */
     uint64_t max_bytes;     /* bound on the segment files, bytes (>= 2 segments) */
     uint32_t segment_bytes; /* roll over to a new segment file past this size */
     enum buyt_journal_fsync fsync;
@@ -90,7 +90,7 @@ struct buyt_journal_stats {
 
 struct buyt_journal;
 
-/** Fills `cfg` with the defaults for `dir` (borrowed; must outlive the open journal): 64 MiB
+/** Fills `cfg` with the defaults for `dir` (borrowed; buyt_journal_open() copies it): 64 MiB
  *  max, 1 MiB segments, INTERVAL fsync every 1000 ms, resend after 30 s. */
 void buyt_journal_config_init(struct buyt_journal_config *cfg, const char *dir);
 

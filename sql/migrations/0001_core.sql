@@ -168,7 +168,15 @@ CREATE INDEX rejects_reason_received_idx ON rejects (reason, received_at);
 -- engine restart knows exactly which seqs are stored (exactly-once across crashes).
 CREATE TABLE vehicle_progress (
     vehicle             integer PRIMARY KEY,
-    stored_through_seq  bigint NOT NULL,       -- every seq <= this is stored or rejected
-    stored_above        bigint[] NOT NULL DEFAULT '{}', -- stored seqs past a gap, sorted
+    stored_through_seq  bigint NOT NULL,       -- every seq <= this is stored or accounted for
+    stored_ranges       bigint[] NOT NULL DEFAULT '{}', -- seqs stored past a gap: lo1,hi1,lo2,hi2...
     updated_at          timestamptz NOT NULL DEFAULT now()
+);
+
+-- Batches the engine committed, by id: a batch replayed from the spool after a crash between
+-- its COMMIT and the spool file's removal is recognised and not stored twice.
+CREATE TABLE ingest_batches (
+    batch_id     bigint PRIMARY KEY,
+    committed_at timestamptz NOT NULL DEFAULT now(),
+    rows         integer NOT NULL
 );

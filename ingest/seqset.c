@@ -34,6 +34,21 @@ uint64_t buyt_seqset_missing(const struct buyt_seqset *s)
     return miss;
 }
 
+static void normalise(struct buyt_seqset *s);
+
+uint64_t buyt_seqset_skip_through(struct buyt_seqset *s, uint64_t seq)
+{
+    if (seq <= s->base)
+        return 0;
+    uint64_t present = 0;
+    for (unsigned i = 0; i < s->n && s->r[i].lo <= seq; i++)
+        present += (s->r[i].hi < seq ? s->r[i].hi : seq) - s->r[i].lo + 1;
+    uint64_t missing = seq - s->base - present;
+    s->base = seq;
+    normalise(s);
+    return missing;
+}
+
 static void remove_range(struct buyt_seqset *s, unsigned i)
 {
     memmove(&s->r[i], &s->r[i + 1], (s->n - i - 1) * sizeof s->r[0]);

@@ -32,6 +32,10 @@ bool buyt_seqset_has(const struct buyt_seqset *s, uint64_t seq);
  *  highest seq so far and `seq` when seq is above everything (a new gap), else 0. */
 enum buyt_seqset_add buyt_seqset_add(struct buyt_seqset *s, uint64_t seq, uint64_t *gap_out);
 
+/** Treats every seq <= `seq` as present (the device reported them dropped). Returns how many
+ *  of them were missing from the set. */
+uint64_t buyt_seqset_skip_through(struct buyt_seqset *s, uint64_t seq);
+
 /** Highest seq in the set (0 if empty). */
 uint64_t buyt_seqset_max(const struct buyt_seqset *s);
 

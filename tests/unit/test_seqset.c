@@ -91,3 +91,20 @@ Test(seqset, ranges_merge_when_they_meet)
     cr_assert_eq(s.r[0].lo, 10);
     cr_assert_eq(s.r[0].hi, 12);
 }
+
+Test(seqset, device_dropped_seqs_are_skipped_and_counted)
+{
+    struct buyt_seqset s;
+    buyt_seqset_init(&s, 10);
+    buyt_seqset_add(&s, 15, NULL);
+    buyt_seqset_add(&s, 16, NULL);
+    buyt_seqset_add(&s, 30, NULL);
+    /* The bus dropped everything up to 20: 11..14 and 17..20 never came (8 seqs). */
+    cr_assert_eq(buyt_seqset_skip_through(&s, 20), 8);
+    cr_assert_eq(s.base, 20);
+    cr_assert_eq(s.n, 1);
+    cr_assert_eq(buyt_seqset_skip_through(&s, 5), 0, "never moves back");
+    cr_assert_eq(buyt_seqset_skip_through(&s, 30), 9, "21..29");
+    cr_assert_eq(s.base, 30);
+    cr_assert_eq(s.n, 0);
+}

@@ -1,0 +1,611 @@
+/* The engine's message pipeline; see engine.h. */
+#include "engine.h"
+
+#include "clock.h"
+#include "error.h"
+#include "log.h"
+#include "spool.h"
+#include "topics.h"
+
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ startup state */
+
+/* Parses vehicle_progress.stored_ranges ("{lo1,hi1,lo2,hi2}") into s's ranges. */
+static void parse_ranges(const char *text, struct buyt_seqset *s)
+{
+    const char *p = text;
+    while (*p && *p != '{')
+        p++;
+    while (*p && *p != '}') {
+        p++;
+        char *end;
+        uint64_t lo = strtoull(p, &end, 10);
+        if (end == p || *end != ',')
+            break;
+        p = end + 1;
+        uint64_t hi = strtoull(p, &end, 10);
+        if (end == p)
+            break;
+        p = end;
+        for (uint64_t q = lo; q <= hi && s->n < BUYT_SEQSET_RANGES; q = hi + 1) {
+            s->r[s->n].lo = lo;
+            s->r[s->n].hi = hi;
+            s->n++;
+        }
+    }
+}
+
+static int load_vehicles(struct buyt_engine *e, char *err, size_t errlen)
+{
+    PGconn *c = PQconnectdb(e->cfg.conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(err, errlen, "connecting to PostgreSQL: %s", PQerrorMessage(c));
+        PQfinish(c);
+        return BUYT_EDB;
+    }
+    const char *p[1] = {e->cfg.agency};
+    PGresult *r = PQexecParams(c,
+                               "SELECT v.id, v.vehicle_id, coalesce(p.stored_through_seq, 0),"
+                               " coalesce(p.stored_ranges, '{}')"
+                               " FROM vehicles v LEFT JOIN vehicle_progress p ON p.vehicle = v.id"
+                               " WHERE v.agency = $1 AND v.active ORDER BY v.id",
+                               1, NULL, p, NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "loading vehicles: %s", PQerrorMessage(c));
+        rc = BUYT_EDB;
+    }
+    for (int i = 0; !rc && i < PQntuples(r); i++) {
+        struct buyt_seqset s;
+        buyt_seqset_init(&s, strtoull(PQgetvalue(r, i, 2), NULL, 10));
+        parse_ranges(PQgetvalue(r, i, 3), &s);
+        if (buyt_vehicles_find(&e->vehicles, PQgetvalue(r, i, 1)))
+            continue; /* a reload: known vehicles keep their live state */
+        rc = buyt_vehicles_add(&e->vehicles, PQgetvalue(r, i, 1), atoi(PQgetvalue(r, i, 0)), &s);
+        if (rc)
+            snprintf(err, errlen, "vehicle '%s': %s", PQgetvalue(r, i, 1), buyt_strerror(rc));
+    }
+    PQclear(r);
+    /* Batch ids must grow across runs: after the newest committed or spooled one. */
+    if (!rc) {
+        r = PQexec(c, "SELECT coalesce(max(batch_id), 0) FROM ingest_batches");
+        if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+            uint64_t last = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+            if (last >= e->next_batch_id)
+                e->next_batch_id = last + 1;
+        }
+        PQclear(r);
+    }
+    PQfinish(c);
+    return rc;
+}
+
+/* The spool holds batches accepted but not committed by an earlier run: their seqs are taken. */
+static int load_spool_progress(struct buyt_engine *e, char *err, size_t errlen)
+{
+    uint64_t *ids;
+    int n = buyt_spool_list(e->cfg.spool_dir, &ids);
+    if (n < 0) {
+        snprintf(err, errlen, "reading spool %s: %s", e->cfg.spool_dir, buyt_strerror(n));
+        return n;
+    }
+    struct buyt_batch b;
+    buyt_batch_init(&b);
+    for (int i = 0; i < n; i++) {
+        if (ids[i] >= e->next_batch_id)
+            e->next_batch_id = ids[i] + 1;
+        if (buyt_spool_read(e->cfg.spool_dir, ids[i], &b))
+            continue; /* the writer quarantines it */
+        for (uint32_t k = 0; k < b.n_progress; k++) {
+            struct buyt_vehicle *v = buyt_vehicles_by_db_id(&e->vehicles, b.progress[k].vehicle);
+            if (v && buyt_seqset_max(&b.progress[k].seqs) >= buyt_seqset_max(&v->accepted))
+                v->accepted = b.progress[k].seqs;
+        }
+    }
+    if (n)
+        BUYT_INFO("engine", "msg=\"spooled batches from an earlier run will be committed\" n=%d",
+                  n);
+    buyt_batch_close(&b);
+    free(ids);
+    return 0;
+}
+
+int buyt_engine_init(struct buyt_engine *e, uv_loop_t *loop, const struct buyt_engine_config *cfg,
+                     char *err, size_t errlen)
+{
+    memset(e, 0, sizeof *e);
+    e->loop = loop;
+    e->cfg = *cfg;
+    if (!e->cfg.batch_ms)
+        e->cfg.batch_ms = 200;
+    if (!e->cfg.batch_rows)
+        e->cfg.batch_rows = 10000;
+    if (!e->cfg.drain_timeout_ms)
+        e->cfg.drain_timeout_ms = 10000;
+    snprintf(e->client_id, sizeof e->client_id, "%s",
+             cfg->client_id ? cfg->client_id : "buyt-ingest-");
+    if (!cfg->client_id)
+        strncat(e->client_id, cfg->agency, sizeof e->client_id - strlen(e->client_id) - 1);
+    buyt_vehicles_init(&e->vehicles);
+    buyt_batch_init(&e->batch);
+    /* Batch ids: seconds since 2020 in the high bits keeps them growing across runs even if
+     * the database is new; load_* move it past anything already used. */
+    e->next_batch_id = (uint64_t)(buyt_wall_ms() / 1000 - 1577836800) << 20;
+    int rc = buyt_spool_init_dir(cfg->spool_dir);
+    if (rc) {
+        snprintf(err, errlen, "spool directory %s: %s", cfg->spool_dir, buyt_strerror(rc));
+        return rc;
+    }
+    rc = load_vehicles(e, err, errlen);
+    if (!rc)
+        rc = load_spool_progress(e, err, errlen);
+    if (!rc)
+        BUYT_INFO("engine", "msg=\"state loaded\" agency=%s vehicles=%u", cfg->agency,
+                  e->vehicles.n);
+    return rc;
+}
+
+int buyt_engine_reload(struct buyt_engine *e)
+{
+    char err[512];
+    uint32_t before = e->vehicles.n;
+    /* Pointers into the registry move on add: nothing holds one across this call. */
+    int rc = load_vehicles(e, err, sizeof err);
+    if (rc)
+        BUYT_ERROR("engine", "msg=\"reload failed\" err=\"%s\"", err);
+    else
+        BUYT_INFO("engine", "msg=reloaded vehicles=%u new=%u", e->vehicles.n,
+                  e->vehicles.n - before);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ batches and acks */
+
+static void touch(struct buyt_engine *e, struct buyt_vehicle *v)
+{
+    if (v->in_batch)
+        return;
+    if (e->n_touched == e->cap_touched) {
+        uint32_t cap = e->cap_touched ? e->cap_touched * 2 : 256;
+        void *p = realloc(e->touched, cap * sizeof *e->touched);
+        if (!p)
+            return; /* progress for this vehicle rides on its next batch */
+        e->touched = p;
+        e->cap_touched = cap;
+    }
+    e->touched[e->n_touched++] = v->index;
+    v->in_batch = true;
+}
+
+void buyt_engine_flush(struct buyt_engine *e)
+{
+    for (uint32_t i = 0; i < e->n_touched; i++) {
+        struct buyt_vehicle *v = &e->vehicles.v[e->touched[i]];
+        if (buyt_batch_set_progress(&e->batch, v->db_id, &v->accepted))
+            return; /* out of memory: retry at the next flush */
+    }
+    if (buyt_batch_empty(&e->batch))
+        return;
+    e->batch.id = e->next_batch_id;
+    uint64_t bytes = 0;
+    int rc = buyt_spool_write(e->cfg.spool_dir, &e->batch, &bytes);
+    if (rc) {
+        /* Disk full or gone: keep the batch (it keeps growing) and retry at the next tick. */
+        e->stats.spool_errors++;
+        BUYT_ERROR("engine", "msg=\"spool write failed; batch kept in memory\" err=\"%s\"",
+                   buyt_strerror(rc));
+        return;
+    }
+    e->next_batch_id++;
+    e->stats.batches_sealed++;
+    e->stats.spool_bytes += bytes;
+    for (uint32_t i = 0; i < e->n_touched; i++)
+        e->vehicles.v[e->touched[i]].in_batch = false;
+    e->n_touched = 0;
+    if (e->writer)
+        buyt_pgwriter_submit(e->writer, e->batch.id);
+    buyt_batch_reset(&e->batch);
+}
+
+static void publish_ack(struct buyt_engine *e, struct buyt_vehicle *v, uint64_t through)
+{
+    if (through < v->acked || (through == v->acked && !v->reack))
+        return;
+    v->acked = through;
+    v->reack = false;
+    if (!e->mqtt)
+        return;
+    Buyt__V1__Ack ack = BUYT__V1__ACK__INIT;
+    ack.stored_through_seq = through;
+    ack.time_ms = (uint64_t)buyt_wall_ms();
+    uint8_t buf[32];
+    size_t len = buyt__v1__ack__pack(&ack, buf);
+    char topic[BUYT_TOPIC_MAX];
+    if (buyt_topic_format(topic, sizeof topic, BUYT_TOPIC_ACK, e->cfg.agency, v->id) ||
+        buyt_mqtt_publish(e->mqtt, topic, buf, len, 1, true, NULL)) {
+        /* Not connected: the next commit for this vehicle (or the bus's resend) repeats it. */
+        e->stats.ack_publish_failed++;
+        v->acked = 0;
+        return;
+    }
+    e->stats.acks_published++;
+}
+
+static void on_committed(void *ud, const struct buyt_pgwriter_done *d)
+{
+    struct buyt_engine *e = ud;
+    if (!d->committed) {
+        /* Quarantined files stay in spool/bad/ for an operator; counted, never silent. */
+        e->stats.batches_quarantined++;
+    } else {
+        e->stats.batches_committed++;
+        e->stats.rows_committed += d->rows;
+    }
+    for (uint32_t i = 0; i < d->n_progress; i++) {
+        struct buyt_vehicle *v = buyt_vehicles_by_db_id(&e->vehicles, d->progress[i].vehicle);
+        if (v)
+            publish_ack(e, v, d->progress[i].seqs.base);
+    }
+}
+
+static void on_flush_timer(uv_timer_t *t)
+{
+    struct buyt_engine *e = t->data;
+    if (e->batch.opened_ms && uv_now(e->loop) - (uint64_t)e->batch.opened_ms >= e->cfg.batch_ms)
+        buyt_engine_flush(e);
+    else if (e->n_touched && buyt_batch_rows(&e->batch) == 0)
+        buyt_engine_flush(e); /* progress only (duplicates, device drops): still worth an ack */
+}
+
+/* ------------------------------------------------------------------ the pipeline */
+
+static void reject_message(struct buyt_engine *e, const char *topic, enum buyt_reject why,
+                           const char *vehicle_id, const void *payload, size_t len, int64_t now)
+{
+    e->stats.rejected_messages[why]++;
+    if (len > BUYT_CONTRACT_MAX_MSG_BYTES)
+        len = BUYT_CONTRACT_MAX_MSG_BYTES; /* keep the evidence bounded */
+    if (!e->batch.opened_ms)
+        e->batch.opened_ms = (int64_t)uv_now(e->loop);
+    buyt_batch_add_reject(&e->batch, now, topic, buyt_reject_name(why), vehicle_id, -1, payload,
+                          len);
+    BUYT_DEBUG("engine", "msg=rejected topic=%s reason=%s", topic, buyt_reject_name(why));
+}
+
+static void reject_record(struct buyt_engine *e, const char *topic, struct buyt_vehicle *v,
+                          const Buyt__V1__Record *r, enum buyt_reject why, int64_t now)
+{
+    e->stats.rejected_records[why]++;
+    size_t need = buyt__v1__record__get_packed_size(r);
+    if (need > e->scratch_cap) {
+        void *p = realloc(e->scratch, need);
+        if (!p)
+            return;
+        e->scratch = p;
+        e->scratch_cap = need;
+    }
+    size_t len = buyt__v1__record__pack(r, e->scratch);
+    buyt_batch_add_reject(&e->batch, now, topic, buyt_reject_name(why), v->id,
+                          r->seq ? (int64_t)r->seq : -1, e->scratch, len);
+}
+
+static void position_of(const Buyt__V1__Fix *f, int32_t *lat, int32_t *lon)
+{
+    bool has = f && f->quality != BUYT__V1__FIX_QUALITY__FIX_QUALITY_NONE;
+    *lat = has ? f->lat_e7 : BUYT_BATCH_NULL_I32;
+    *lon = has ? f->lon_e7 : BUYT_BATCH_NULL_I32;
+}
+
+static void store_fix(struct buyt_engine *e, struct buyt_vehicle *v, const Buyt__V1__Record *r)
+{
+    const Buyt__V1__Fix *f = r->fix;
+    if (f->quality == BUYT__V1__FIX_QUALITY__FIX_QUALITY_NONE) {
+        e->stats.nofix++; /* accounted for: a no-fix is never stored as a position */
+        return;
+    }
+    int16_t speed = (f->fields & BUYT__V1__FIX_FIELD__FIX_FIELD_SPEED) ? (int16_t)f->speed_cms : -1;
+    int16_t course =
+        (f->fields & BUYT__V1__FIX_FIELD__FIX_FIELD_COURSE) ? (int16_t)(f->course_cdeg / 10) : -1;
+    buyt_batch_add_fix(&e->batch, (int64_t)r->time_ms, v->db_id, f->lat_e7, f->lon_e7, speed,
+                       course);
+    if ((int64_t)r->time_ms > v->last_fix_ms) {
+        /* Newest position (late replayed fixes are stored but do not move the bus). */
+        v->last_fix_ms = (int64_t)r->time_ms;
+        v->lat_e7 = f->lat_e7;
+        v->lon_e7 = f->lon_e7;
+        v->speed_cms = speed >= 0 ? (uint32_t)speed : 0;
+        v->course_cdeg = f->course_cdeg;
+    }
+}
+
+static void store_record(struct buyt_engine *e, struct buyt_vehicle *v, const Buyt__V1__Record *r)
+{
+    int64_t t = (int64_t)r->time_ms;
+    int64_t seq = (int64_t)r->seq;
+    int32_t lat, lon;
+    switch (r->body_case) {
+    case BUYT__V1__RECORD__BODY_FIX:
+        store_fix(e, v, r);
+        break;
+    case BUYT__V1__RECORD__BODY_CARD_TAP: {
+        const Buyt__V1__CardTap *c = r->card_tap;
+        position_of(c->position, &lat, &lon);
+        buyt_batch_add_card_tap(&e->batch, t, v->db_id, seq, (int16_t)c->role, lat, lon,
+                                c->card_id.data, c->card_id.len);
+        break;
+    }
+    case BUYT__V1__RECORD__BODY_DRIVER_EVENT: {
+        const Buyt__V1__DriverEvent *d = r->driver_event;
+        position_of(d->position, &lat, &lon);
+        buyt_batch_add_driver_event(&e->batch, t, v->db_id, seq, (int16_t)d->kind, lat, lon,
+                                    d->driver_id, d->card_id.data, d->card_id.len, d->route_id,
+                                    d->trip_id, d->run_id);
+        break;
+    }
+    case BUYT__V1__RECORD__BODY_DOOR_EVENT: {
+        const Buyt__V1__DoorEvent *d = r->door_event;
+        position_of(d->position, &lat, &lon);
+        buyt_batch_add_door_event(&e->batch, t, v->db_id, seq, (int16_t)d->door, d->open, lat,
+                                  lon);
+        break;
+    }
+    case BUYT__V1__RECORD__BODY_HEALTH: {
+        const Buyt__V1__Health *h = r->health;
+        struct buyt_batch_health row = {
+            .time_ms = t, .seq = seq, .vehicle = v->db_id, .uptime_s = (int32_t)h->uptime_s,
+            .oldest_unacked_age_s = (int32_t)h->oldest_unacked_age_s,
+            .journal_records = (int64_t)h->journal_records,
+            .journal_bytes = (int64_t)h->journal_bytes,
+            .nmea_rejected = (int64_t)h->nmea_rejected,
+            .rfid_rejected = (int64_t)h->rfid_rejected,
+            .serial_errors = (int64_t)h->serial_errors,
+            .journal_dropped = (int64_t)h->journal_dropped,
+            .journal_torn = (int64_t)h->journal_torn, .gps_state = (int16_t)h->gps_state,
+            .satellites = (int16_t)h->satellites, .version = h->version};
+        buyt_batch_add_health(&e->batch, &row);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void handle_telemetry(struct buyt_engine *e, const char *topic, const char *vid,
+                             const void *payload, size_t len, int64_t now)
+{
+    Buyt__V1__Telemetry *t;
+    enum buyt_reject why = buyt_telemetry_decode(payload, len, &t);
+    if (why != BUYT_REJECT_NONE) {
+        reject_message(e, topic, why, vid, payload, len, now);
+        return;
+    }
+    if (strcmp(t->vehicle_id, vid)) {
+        reject_message(e, topic, BUYT_REJECT_VEHICLE_MISMATCH, vid, payload, len, now);
+        buyt_telemetry_free(t);
+        return;
+    }
+    struct buyt_vehicle *v = buyt_vehicles_find(&e->vehicles, vid);
+    if (!v) {
+        reject_message(e, topic, BUYT_REJECT_UNKNOWN_VEHICLE, vid, payload, len, now);
+        buyt_telemetry_free(t);
+        return;
+    }
+    if (!e->batch.opened_ms)
+        e->batch.opened_ms = (int64_t)uv_now(e->loop);
+    v->last_seen_ms = now;
+    v->boot_id = t->boot_id;
+    if (t->dropped_through_seq > v->accepted.base) {
+        e->stats.lost_on_device += buyt_seqset_skip_through(&v->accepted, t->dropped_through_seq);
+        touch(e, v);
+    }
+    for (size_t i = 0; i < t->n_records; i++) {
+        const Buyt__V1__Record *r = t->records[i];
+        e->stats.records++;
+        enum buyt_reject bad = buyt_contract_check_record(r, now);
+        if (r->seq == 0) {
+            reject_record(e, topic, v, r, bad, now);
+            continue;
+        }
+        uint64_t gap;
+        enum buyt_seqset_add add = buyt_seqset_add(&v->accepted, r->seq, &gap);
+        if (add == BUYT_SEQSET_DUPLICATE) {
+            /* A re-send means the bus has not seen our Ack (lost, or published while the broker
+             * was away): the next commit repeats it. */
+            e->stats.duplicates++;
+            v->reack = true;
+            touch(e, v);
+            continue;
+        }
+        if (add == BUYT_SEQSET_FULL) {
+            e->stats.deferred++; /* not taken, never acked: the bus re-sends it later */
+            continue;
+        }
+        if (gap) {
+            e->stats.gaps++;
+            e->stats.gap_seqs += gap;
+        }
+        touch(e, v);
+        if (bad != BUYT_REJECT_NONE) {
+            reject_record(e, topic, v, r, bad, now);
+            continue;
+        }
+        e->stats.accepted++;
+        e->batch.records++;
+        store_record(e, v, r);
+    }
+    buyt_telemetry_free(t);
+}
+
+static void handle_status(struct buyt_engine *e, const char *topic, const char *vid,
+                          const void *payload, size_t len, bool retained, int64_t now)
+{
+    e->stats.status_messages++;
+    Buyt__V1__DeviceStatus *s = buyt__v1__device_status__unpack(NULL, len, payload);
+    enum buyt_reject why = BUYT_REJECT_NONE;
+    struct buyt_vehicle *v = NULL;
+    if (!s)
+        why = BUYT_REJECT_TRUNCATED;
+    else if (strcmp(s->vehicle_id, vid))
+        why = BUYT_REJECT_VEHICLE_MISMATCH;
+    else if (!buyt_contract_enum_known(&buyt__v1__device_state__descriptor, (int)s->state))
+        why = BUYT_REJECT_UNKNOWN_ENUM;
+    else if (!(v = buyt_vehicles_find(&e->vehicles, vid)))
+        why = BUYT_REJECT_UNKNOWN_VEHICLE;
+    if (why != BUYT_REJECT_NONE) {
+        reject_message(e, topic, why, vid, payload, len, now);
+    } else if (!retained) {
+        /* A retained copy is the state we already stored when it was live (MQTT 3.1.1 sets the
+         * retain flag only on delivery to a new subscription). */
+        if (!e->batch.opened_ms)
+            e->batch.opened_ms = (int64_t)uv_now(e->loop);
+        int64_t t = s->time_ms ? (int64_t)s->time_ms : now;
+        buyt_batch_add_status(&e->batch, t, v->db_id, (int16_t)s->state, (int64_t)s->boot_id,
+                              s->version);
+    }
+    if (s)
+        buyt__v1__device_status__free_unpacked(s, NULL);
+}
+
+void buyt_engine_handle(struct buyt_engine *e, const char *topic, const void *payload, size_t len,
+                        bool retained, int64_t recv_ms)
+{
+    e->stats.messages++;
+    char agency[BUYT_ID_MAX], id[BUYT_ID_MAX];
+    enum buyt_topic_kind kind = buyt_topic_parse(topic, agency, id);
+    if (kind != BUYT_TOPIC_UNKNOWN && strcmp(agency, e->cfg.agency))
+        kind = BUYT_TOPIC_UNKNOWN;
+    switch (kind) {
+    case BUYT_TOPIC_TELEMETRY:
+        handle_telemetry(e, topic, id, payload, len, recv_ms);
+        break;
+    case BUYT_TOPIC_STATUS:
+        handle_status(e, topic, id, payload, len, retained, recv_ms);
+        break;
+    default:
+        reject_message(e, topic, BUYT_REJECT_BAD_TOPIC, NULL, payload, len, recv_ms);
+        break;
+    }
+    if (buyt_batch_rows(&e->batch) >= e->cfg.batch_rows)
+        buyt_engine_flush(e);
+}
+
+/* ------------------------------------------------------------------ broker session */
+
+static void on_connect(struct buyt_mqtt *m, void *ud)
+{
+    struct buyt_engine *e = ud;
+    char f[BUYT_TOPIC_MAX];
+    if (!buyt_topic_filter(f, sizeof f, BUYT_TOPIC_TELEMETRY, e->cfg.agency))
+        buyt_mqtt_subscribe(m, f, 1);
+    if (!buyt_topic_filter(f, sizeof f, BUYT_TOPIC_STATUS, e->cfg.agency))
+        buyt_mqtt_subscribe(m, f, 1);
+}
+
+static void on_message(struct buyt_mqtt *m, const char *topic, const void *payload, size_t len,
+                       int qos, bool retained, void *ud)
+{
+    (void)m, (void)qos;
+    struct buyt_engine *e = ud;
+    buyt_engine_handle(e, topic, payload, len, retained, buyt_wall_ms());
+}
+
+int buyt_engine_start(struct buyt_engine *e)
+{
+    struct buyt_pgwriter_opts wo = {.conninfo = e->cfg.conninfo, .spool_dir = e->cfg.spool_dir};
+    int rc = buyt_pgwriter_start(e->loop, &wo, on_committed, e, &e->writer);
+    if (rc)
+        return rc;
+    uv_timer_init(e->loop, &e->flush_timer);
+    e->flush_timer.data = e;
+    uint32_t tick = e->cfg.batch_ms / 4 ? e->cfg.batch_ms / 4 : 1;
+    uv_timer_start(&e->flush_timer, on_flush_timer, tick, tick);
+    uv_timer_init(e->loop, &e->drain_timer);
+    e->drain_timer.data = e;
+    if (e->cfg.mqtt_url) {
+        struct buyt_mqtt_opts mo = {.url = e->cfg.mqtt_url, .client_id = e->client_id,
+                                    .clean_session = false, .max_inflight = 1000};
+        struct buyt_mqtt_callbacks cb = {.on_connect = on_connect, .on_message = on_message};
+        rc = buyt_mqtt_new(e->loop, &mo, &cb, e, &e->mqtt);
+        if (rc)
+            return rc;
+        buyt_mqtt_start(e->mqtt);
+    }
+    return 0;
+}
+
+uint64_t buyt_engine_pending(struct buyt_engine *e)
+{
+    if (!e->writer)
+        return 0;
+    struct buyt_pgwriter_stats s;
+    buyt_pgwriter_stats(e->writer, &s);
+    return s.pending;
+}
+
+/* ------------------------------------------------------------------ shutdown */
+
+static void finish_stop(struct buyt_engine *e);
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct buyt_engine *e = h->data;
+    if ((void *)h == (void *)&e->drain_timer && e->stopped)
+        e->stopped(e->stopped_arg);
+}
+
+static void on_drain(uv_timer_t *t)
+{
+    struct buyt_engine *e = t->data;
+    if (buyt_engine_pending(e) == 0 || uv_now(e->loop) >= e->stop_deadline) {
+        uv_timer_stop(t);
+        finish_stop(e);
+    }
+}
+
+static void on_mqtt_closed(void *arg)
+{
+    struct buyt_engine *e = arg;
+    e->mqtt = NULL;
+    buyt_engine_flush(e);
+    e->stop_deadline = uv_now(e->loop) + e->cfg.drain_timeout_ms;
+    uv_timer_start(&e->drain_timer, on_drain, 0, 20);
+}
+
+static void finish_stop(struct buyt_engine *e)
+{
+    uint64_t left = buyt_engine_pending(e);
+    if (left)
+        BUYT_WARN("engine", "msg=\"stopping with batches not yet committed; they stay in the"
+                  " spool for the next run\" pending=%" PRIu64, left);
+    buyt_pgwriter_stop(e->writer);
+    e->writer = NULL;
+    uv_close((uv_handle_t *)&e->flush_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&e->drain_timer, on_handle_closed);
+}
+
+void buyt_engine_stop(struct buyt_engine *e, void (*stopped)(void *arg), void *arg)
+{
+    if (e->stopping)
+        return;
+    e->stopping = true;
+    e->stopped = stopped;
+    e->stopped_arg = arg;
+    uv_timer_stop(&e->flush_timer);
+    if (e->mqtt)
+        buyt_mqtt_close(e->mqtt, on_mqtt_closed, e);
+    else
+        on_mqtt_closed(e);
+}
+
+void buyt_engine_close(struct buyt_engine *e)
+{
+    buyt_batch_close(&e->batch);
+    buyt_vehicles_close(&e->vehicles);
+    free(e->touched);
+    free(e->scratch);
+}

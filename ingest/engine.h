@@ -1,0 +1,105 @@
+/* buyt-ingest's core: the per-message pipeline on one libuv loop.
+ *
+ *   MQTT message -> topic -> decode + validate (contract.h) -> known vehicle -> per record:
+ *   de-duplicate on (vehicle, seq) -> reject with reason | store row in the open batch
+ *   -> every batch_ms or batch_rows: seal -> spool file -> writer thread commits -> Ack per vehicle
+ *
+ * Invariant: every record taken from the broker is stored exactly once, or written to
+ * `rejects` with a reason, or counted as a duplicate (already stored), or deferred (not taken:
+ * the bus re-sends it because it is never acknowledged). */
+#ifndef BUYT_ENGINE_H
+#define BUYT_ENGINE_H
+
+#include "batch.h"
+#include "contract.h"
+#include "mqtt.h"
+#include "pgwriter.h"
+#include "vehicles.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct buyt_engine_config {
+    const char *agency;      /* operator code in topics, e.g. "hn" */
+    const char *conninfo;    /* PostgreSQL */
+    const char *mqtt_url;    /* mqtt://buyt-ingest:PASS@host:port; NULL: no broker (tests, bench) */
+    const char *client_id;   /* NULL: "buyt-ingest-<agency>" */
+    const char *spool_dir;
+    uint32_t batch_ms;       /* seal the open batch after this long (default 200) */
+    uint32_t batch_rows;     /* ... or at this many rows (default 10000) */
+    uint32_t drain_timeout_ms; /* on stop, wait this long for the writer to commit (10000) */
+};
+
+/* Every counter the engine keeps, in one place (exposed by /metrics). */
+struct buyt_ingest_stats {
+    uint64_t messages;                         /* MQTT messages handled */
+    uint64_t records;                          /* records inside telemetry messages */
+    uint64_t accepted;                         /* records taken (stored or no-row, e.g. no-fix) */
+    uint64_t rejected_messages[BUYT_REJECT__COUNT];
+    uint64_t rejected_records[BUYT_REJECT__COUNT];
+    uint64_t duplicates;                       /* (vehicle, seq) already taken */
+    uint64_t gaps, gap_seqs;                   /* new gaps seen, and seqs missing in them */
+    uint64_t lost_on_device;                   /* seqs the device dropped (dropped_through_seq) */
+    uint64_t deferred;                         /* not taken: too many gaps open for the vehicle */
+    uint64_t nofix;                            /* fixes with quality NONE (no row) */
+    uint64_t status_messages;
+    uint64_t batches_sealed, spool_errors, spool_bytes;
+    uint64_t batches_committed, batches_quarantined, rows_committed;
+    uint64_t acks_published, ack_publish_failed;
+};
+
+struct buyt_engine {
+    uv_loop_t *loop;
+    struct buyt_engine_config cfg;
+    char client_id[96];
+    struct buyt_vehicles vehicles;
+    struct buyt_mqtt *mqtt;
+    struct buyt_pgwriter *writer;
+    struct buyt_batch batch;
+    uint32_t *touched;            /* vehicle indices with in_batch set */
+    uint32_t n_touched, cap_touched;
+    uint64_t next_batch_id;
+    uv_timer_t flush_timer;
+    uv_timer_t drain_timer;
+    bool stopping;
+    void (*stopped)(void *arg);
+    void *stopped_arg;
+    uint64_t stop_deadline;
+    struct buyt_ingest_stats stats;
+    uint8_t *scratch;             /* packed bad records for `rejects` */
+    size_t scratch_cap;
+};
+
+/** Loads the vehicles of `cfg->agency` and their stored seqs from PostgreSQL (blocking: call
+ *  before the loop runs), then the seq sets of batches still in the spool, so nothing is taken
+ *  twice after a crash. Returns 0 or a negative code with a reason in err. */
+int buyt_engine_init(struct buyt_engine *e, uv_loop_t *loop, const struct buyt_engine_config *cfg,
+                     char *err, size_t errlen);
+
+/** Starts the writer thread, the flush timer and (with an mqtt_url) the broker session. */
+int buyt_engine_start(struct buyt_engine *e);
+
+/** The pipeline for one message; `recv_ms` is the engine clock. Public so tests and the
+ *  benchmark can drive the engine without a broker. `retained` as delivered by MQTT. */
+void buyt_engine_handle(struct buyt_engine *e, const char *topic, const void *payload, size_t len,
+                        bool retained, int64_t recv_ms);
+
+/** SIGHUP: adds vehicles registered since start (one blocking query on the loop, ~ms for a
+ *  city's fleet). Returns 0 or BUYT_EDB (logged; the engine keeps running). */
+int buyt_engine_reload(struct buyt_engine *e);
+
+/** Seals the open batch now (spools it and hands it to the writer). */
+void buyt_engine_flush(struct buyt_engine *e);
+
+/** Batches spooled but not yet committed. */
+uint64_t buyt_engine_pending(struct buyt_engine *e);
+
+/** Drains: disconnects from the broker, seals, waits up to drain_timeout_ms for the writer,
+ *  stops it, closes every handle; then calls stopped(arg). */
+void buyt_engine_stop(struct buyt_engine *e, void (*stopped)(void *arg), void *arg);
+
+/** Frees what init allocated (after stop completed). */
+void buyt_engine_close(struct buyt_engine *e);
+
+#endif

@@ -1,0 +1,48 @@
+/* The engine's per-vehicle state and the registry that finds it by fleet number (hash) or by
+ * database id (direct index). Vehicles are registered in the `vehicles` table; a message from
+ * a vehicle not in the registry is rejected as unknown_vehicle. */
+#ifndef BUYT_VEHICLES_H
+#define BUYT_VEHICLES_H
+
+#include "seqset.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct buyt_vehicle {
+    char id[33];                 /* fleet number, as in the topic */
+    int32_t db_id;               /* vehicles.id */
+    struct buyt_seqset accepted; /* seqs accepted (in a sealed or the open batch) */
+    uint64_t acked;              /* stored_through_seq of the last Ack published */
+    bool in_batch;               /* touched since the open batch began */
+    bool reack;                  /* re-sent records seen: repeat the Ack even if unchanged */
+    uint64_t boot_id;
+    int64_t last_seen_ms;        /* engine clock (Unix ms) of the last telemetry */
+    int64_t last_fix_ms;         /* GNSS time of the newest fix (0: none) */
+    int32_t lat_e7, lon_e7;      /* newest fix */
+    uint32_t speed_cms, course_cdeg;
+    uint32_t index;              /* position in the registry array */
+};
+
+struct buyt_vehicles {
+    struct buyt_vehicle *v;
+    uint32_t n, cap;
+    uint32_t *slots;   /* open addressing over v[], UINT32_MAX = empty */
+    uint32_t nslots;   /* power of two */
+    uint32_t *by_db;   /* db_id -> index + 1 (0 = none) */
+    int32_t n_by_db;
+};
+
+void buyt_vehicles_init(struct buyt_vehicles *vs);
+void buyt_vehicles_close(struct buyt_vehicles *vs);
+
+/** Adds a vehicle with `acked_base` (its stored_through_seq) and the extra stored ranges.
+ *  Returns 0, BUYT_EINVAL (duplicate or bad id) or BUYT_ENOMEM. Pointers into the registry
+ *  are invalidated by an add. */
+int buyt_vehicles_add(struct buyt_vehicles *vs, const char *id, int32_t db_id,
+                      const struct buyt_seqset *stored);
+
+struct buyt_vehicle *buyt_vehicles_find(const struct buyt_vehicles *vs, const char *id);
+struct buyt_vehicle *buyt_vehicles_by_db_id(const struct buyt_vehicles *vs, int32_t db_id);
+
+#endif

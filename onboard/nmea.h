@@ -187,12 +187,17 @@ struct buyt_nmea_merger {
     uint64_t fixes, rollovers;
 };
 
-/** Initialises a merger. `ref_ms` (Unix ms UTC) is the earliest plausible time, i.e. the
- *  caller's "last good time": the last time in the agent's journal, else the build date; 0
- *  disables the rollover check (a replay of old logs). Dates are accepted in the window
- *  [ref - 1 day, ref - 1 day + 1024 weeks); a date 1024 weeks (7168 days) before the window is
- *  a GPS week rollover: corrected, flagged BUYT_NMEA_FIX_ROLLOVER and counted; any other date
- *  (or, with ref_ms 0, a date outside 2000..2099) is refused as bad_date. */
+/* How far after the reference a date may be (10 years): the plausible window is [ref - 1 day,
+ * ref + 10 years). It must be shorter than 1024 weeks for a rollover to be unambiguous. */
+#define BUYT_NMEA_MAX_AHEAD_DAYS 3653
+
+/** Initialises a merger. `ref_ms` (Unix ms UTC) is the caller's "last good time": the last
+ *  time in the agent's journal, else the build date; 0 disables the check (replaying old logs).
+ *  A date in [ref - 1 day, ref + BUYT_NMEA_MAX_AHEAD_DAYS) is taken; a date exactly 1024 weeks
+ *  (7168 days) before that window is a GPS week rollover (receiver firmware counting weeks
+ *  from an old epoch): corrected, flagged BUYT_NMEA_FIX_ROLLOVER and counted; any other date
+ *  (or, with ref_ms 0, a year outside 2000..2099) is refused as bad_date, so no fix is ever
+ *  dated decades away. */
 void buyt_nmea_merger_init(struct buyt_nmea_merger *m, int64_t ref_ms);
 
 /** Merges one parsed sentence (buyt_nmea_parse returned BUYT_NMEA_OK). If it starts a new

@@ -12,6 +12,7 @@
 #define HALF_DAY_MS (DAY_MS / 2)
 #define ROLLOVER_DAYS 7168LL /* 1024 GPS weeks (IS-GPS-200: 10-bit week number) */
 #define ROLLOVER_MS (ROLLOVER_DAYS * DAY_MS)
+_Static_assert(BUYT_NMEA_MAX_AHEAD_DAYS + 1 < ROLLOVER_DAYS, "the window must be unambiguous");
 #define REF_SLACK_MS DAY_MS /* dates this much before the reference are still taken as they are */
 
 /* Sentences that report a position: each starts a new epoch when it repeats. */
@@ -38,7 +39,7 @@ static enum buyt_nmea_reject resolve_date(struct buyt_nmea_merger *m,
         *day = d;
         return BUYT_NMEA_OK;
     }
-    int64_t lo = m->ref_ms - REF_SLACK_MS, hi = lo + ROLLOVER_MS;
+    int64_t lo = m->ref_ms - REF_SLACK_MS, hi = m->ref_ms + BUYT_NMEA_MAX_AHEAD_DAYS * DAY_MS;
     if (ms >= lo && ms < hi) {
         *day = d;
         return BUYT_NMEA_OK;

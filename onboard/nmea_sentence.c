@@ -325,33 +325,18 @@ static enum buyt_nmea_reject parse_gga(const struct field *f, int nf, struct buy
         return BUYT_NMEA_REJECT_MALFORMED;
     BAD(parse_opt_time(f[1], s));
     BAD(parse_sats(f[7], s));
-    if (f[6].n == 1) {
-        switch (f[6].p[0]) {
-        case '0':
-        case '7':
-        case '8': s->valid = 0; break; /* none, manual, simulator */
-        case '1':
-        case '3':
-            s->valid = 1;
-            set_quality(s, BUYT_NMEA_QUALITY_GPS);
-            break;
-        case '2':
-            s->valid = 1;
-            set_quality(s, BUYT_NMEA_QUALITY_DGPS);
-            break;
-        case '4':
-        case '5':
-            s->valid = 1;
-            set_quality(s, BUYT_NMEA_QUALITY_RTK);
-            break;
-        case '6':
-            s->valid = 1;
-            set_quality(s, BUYT_NMEA_QUALITY_ESTIMATED);
-            break;
-        default: return BUYT_NMEA_REJECT_BAD_FIELD;
-        }
-    } else if (f[6].n != 0) {
-        return BUYT_NMEA_REJECT_BAD_FIELD;
+    /* Fix quality 0..8: invalid, GPS, DGPS, PPS, RTK fixed, RTK float, dead reckoning,
+     * manual input, simulator. The last two are not measurements. */
+    static const enum buyt_nmea_quality quality[9] = {
+        BUYT_NMEA_QUALITY_NONE,      BUYT_NMEA_QUALITY_GPS,  BUYT_NMEA_QUALITY_DGPS,
+        BUYT_NMEA_QUALITY_GPS,       BUYT_NMEA_QUALITY_RTK,  BUYT_NMEA_QUALITY_RTK,
+        BUYT_NMEA_QUALITY_ESTIMATED, BUYT_NMEA_QUALITY_NONE, BUYT_NMEA_QUALITY_NONE};
+    if (f[6].n) {
+        BAD(f[6].n == 1 && f[6].p[0] >= '0' && f[6].p[0] <= '8');
+        enum buyt_nmea_quality q = quality[f[6].p[0] - '0'];
+        s->valid = q != BUYT_NMEA_QUALITY_NONE;
+        if (s->valid)
+            set_quality(s, q);
     }
     if (s->valid == 0)
         return BUYT_NMEA_OK;

@@ -404,8 +404,8 @@ Test(nmea, every_talker)
     static const char *const talkers[] = {"GP", "GN", "GL", "GA", "GB", "BD", "QZ", "IN"};
     for (size_t i = 0; i < sizeof talkers / sizeof talkers[0]; i++) {
         char gga[128], rmc[128];
-        snprintf(gga, sizeof gga, "%s%s", talkers[i], GGA_HN + 2);
-        snprintf(rmc, sizeof rmc, "%s%s", talkers[i], RMC_HN + 2);
+        snprintf(gga, sizeof gga, "%s%s", talkers[i], &GGA_HN[2]);
+        snprintf(rmc, sizeof rmc, "%s%s", talkers[i], &RMC_HN[2]);
         struct buyt_nmea_parser p;
         struct capture c;
         start(&p, &c, 0, 0);
@@ -794,7 +794,7 @@ Test(nmea, a_repeated_position_sentence_without_time_is_a_new_epoch)
     /* GPGGA and GLGGA of one epoch (SiRF V) stay together. */
     start(&p, &c, 0, 0);
     char glgga[128];
-    snprintf(glgga, sizeof glgga, "GL%s", GGA_HN + 2);
+    snprintf(glgga, sizeof glgga, "GL%s", &GGA_HN[2]);
     feed(&p, nmea(GGA_HN));
     feed(&p, nmea(glgga));
     feed(&p, nmea(RMC_HN));
@@ -973,4 +973,51 @@ Test(nmea, decode_tool_help_and_bad_arguments)
     cr_assert_eq(r.status, 2);
     run_tool("--ref-time", NULL, &r);
     cr_assert_eq(r.status, 2);
+}
+
+/* Random bytes biased towards NMEA's alphabet, and real sentences with random damage: nothing
+ * may crash (run under ASan/UBSan), and every sentence gets exactly one verdict. */
+Test(nmea, survives_random_and_damaged_input)
+{
+    static const char alphabet[] = "$$$,,,,***\r\n\n0123456789ABCDEFGPNRMCVAW.-\0\x80 #";
+    struct buyt_nmea_parser p;
+    struct capture c;
+    start(&p, &c, utc_ms(2026, 1, 1, 0, 0, 0, 0), BUYT_NMEA_OPT_HASH_COMMENTS);
+    p.cfg.on_event = NULL; /* more events than the capture holds */
+    p.cfg.on_fix = cap_fix;
+    unsigned seed = 12345, tick = 0;
+    char buf[4096];
+    uint64_t fixes = 0;
+    for (int round = 0; round < 400; round++) {
+        size_t n = 0;
+        while (n < sizeof buf - 256) {
+            seed = seed * 1103515245u + 12345u;
+            if ((seed >> 16) % 4 == 0) { /* a real sentence, maybe damaged */
+                char body[128];
+                unsigned t = ++tick / 2; /* a new epoch every other sentence */
+                snprintf(body, sizeof body,
+                         (seed >> 8) % 2 ? "GPGGA,%02u%02u%02u.00,2101.72200,N,10551.13200,E,1,"
+                                           "09,0.9,12.3,M,-22.0,M,,"
+                                         : "GPRMC,%02u%02u%02u.00,A,2101.72200,N,10551.13200,"
+                                           "E,16.5,273.5,241126,,,A",
+                         t / 3600 % 24, t / 60 % 60, t % 60);
+                const char *s = nmea(body);
+                size_t l = strlen(s);
+                memcpy(buf + n, s, l);
+                if ((seed >> 20) % 2)
+                    buf[n + (seed >> 3) % l] = alphabet[(seed >> 11) % (sizeof alphabet - 1)];
+                n += l;
+            } else {
+                buf[n++] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+            }
+        }
+        buyt_nmea_feed(&p, buf, n);
+        c.nfix = 0; /* keep the capture from filling up */
+        fixes = buyt_nmea_stats_get(&p)->fixes;
+    }
+    buyt_nmea_flush(&p);
+    const struct buyt_nmea_stats *st = buyt_nmea_stats_get(&p);
+    cr_assert_gt(st->accepted, 10000, "the undamaged sentences get through");
+    cr_assert_gt(st->rejected[BUYT_NMEA_REJECT_BAD_CHECKSUM], 1000);
+    cr_assert_gt(fixes, 1000);
 }

@@ -576,3 +576,43 @@ Test(nmea_corpus, a_real_drive_gives_a_plausible_track)
         cr_expect_eq(r.stats.rejected[i], 0, "%s", buyt_nmea_reject_name(i));
     run_free(&r);
 }
+
+static void count_fix(const struct buyt_nmea_fix *fix, void *arg)
+{
+    (void)fix;
+    ++*(size_t *)arg;
+}
+
+/* The agent must stay under 1 % of a core at 10 Hz (about 10 sentences per epoch, 100/s):
+ * the parser alone must do well over 10,000 sentences/s. Prints the figure of docs/NMEA.md. */
+Test(nmea_corpus, throughput)
+{
+    char path[1024];
+    if (!buyt_test_shared_data("nmea/drive-regensburg-2010-geko201.nmea", path, sizeof path))
+        cr_skip_test("../shared/data/nmea/drive-regensburg-2010-geko201.nmea is absent");
+    size_t len, fixes = 0;
+    char *data = read_file(path, &len);
+    struct buyt_nmea_config cfg = {.ref_ms = 0, .on_fix = count_fix, .arg = &fixes};
+    struct buyt_nmea_parser p;
+    cr_assert_eq(buyt_nmea_init(&p, &cfg), 0);
+    const int rounds = 40;
+    uint64_t t0 = buyt_mono_ns();
+    for (int i = 0; i < rounds; i++) {
+        buyt_nmea_feed(&p, data, len);
+        buyt_nmea_flush(&p);
+    }
+    double s = (double)(buyt_mono_ns() - t0) / 1e9;
+    const struct buyt_nmea_stats *st = buyt_nmea_stats_get(&p);
+    uint64_t sentences = st->accepted + st->ignored;
+    for (int r = 1; r < BUYT_NMEA_REJECT__COUNT; r++)
+        sentences += st->rejected[r];
+    cr_assert_eq(fixes, 790u * rounds);
+    double rate = (double)sentences / s;
+    fprintf(stderr,
+            "nmea throughput: %.0f sentences/s, %.1f MB/s, %.0f fixes/s (%llu sentences "
+            "in %.3f s)\n",
+            rate, (double)len * rounds / s / 1e6, (double)fixes / s, (unsigned long long)sentences,
+            s);
+    cr_expect_gt(rate, 20000, "%.0f sentences/s", rate);
+    free(data);
+}

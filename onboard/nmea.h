@@ -157,7 +157,7 @@ enum {
     BUYT_NMEA_OPT_HASH_COMMENTS = 2,      /* a line starting with '#' is a comment (gpsd logs) */
 };
 
-/** Parses one sentence `text` of `len` bytes: from '$' to the checksum, without terminator
+/** Parses one sentence `text` of `len` bytes: from '$' (or '!') to the checksum, no terminator
  *  (trailing spaces are tolerated). `options`: BUYT_NMEA_OPT_ACCEPT_NO_CHECKSUM or 0. Fills
  *  *out (always: type and talker when known) and returns BUYT_NMEA_OK or the reject reason.
  *  Proprietary and unknown sentences return BUYT_NMEA_OK with type PROPRIETARY / UNKNOWN.
@@ -265,7 +265,8 @@ void buyt_nmea_ref_time_set(struct buyt_nmea_parser *p, int64_t ref_ms);
 
 /** Feeds `len` bytes (borrowed) of receiver output, in any chunking. Calls on_event for each
  *  sentence and on_fix for each completed epoch, synchronously, before returning. Never fails:
- *  bad input is counted. Framing: a sentence starts at '$' and ends at CR or LF; bytes between
+ *  bad input is counted. Framing: a sentence starts at '$' (or '!', AIS encapsulation, ignored)
+ *  and ends at CR or LF; bytes between
  *  sentences (NULs, text, a lone LF) are skipped; a '$' inside a sentence starts a new one, and
  *  the cut one is kept aside: if the bytes after the new sentence's end complete it with a
  *  good checksum it is accepted ("stitched", seen with packets injected by a

@@ -504,8 +504,8 @@ static bool is_alnum(char c)
     return is_upper(c) || is_digit(c) || (c >= 'a' && c <= 'z');
 }
 
-/* Checks "*hh" (XOR of the bytes between '$' and '*'). *body_end gets the index of '*', or
- * len when there is no checksum and the options allow it. */
+/* Checks "*hh" (XOR of the bytes between the '$' or '!' and the '*'). *body_end gets the index of
+ * '*', or len when there is no checksum and the options allow it. */
 static enum buyt_nmea_reject check_checksum(const char *text, size_t len, uint32_t options,
                                             size_t *body_end)
 {
@@ -539,7 +539,7 @@ enum buyt_nmea_reject buyt_nmea_parse(const char *text, size_t len, uint32_t opt
     out->valid = -1;
     while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t'))
         len--;
-    if (len < 2 || text[0] != '$')
+    if (len < 2 || (text[0] != '$' && text[0] != '!'))
         return BUYT_NMEA_REJECT_MALFORMED;
     if (len > BUYT_NMEA_MAX_SENTENCE)
         return BUYT_NMEA_REJECT_TOO_LONG;

@@ -428,11 +428,12 @@ Test(nmea, skips_proprietary_and_unknown_sentences)
     feed(&p, nmea("PGRME,15.0,M,45.0,M,25.0,M"));
     feed(&p, nmea("GPGSV,3,1,11,01,78,221,47,03,09,042,00,04,05,242,00,06,04,149,00"));
     feed(&p, nmea("GPTXT,01,01,02,u-blox ag - www.u-blox.com"));
-    feed(&p, "$LOG108,1,100,100,0,0,5,0,4,462*61\r\n"); /* rgm3800.log */
+    feed(&p, "$LOG108,1,100,100,0,0,5,0,4,462*61\r\n");             /* rgm3800.log */
+    feed(&p, "!AIVDO,1,1,,,B3aC3LP00063aj7RNpl03wSUwP06,0*43\r\n"); /* ait250.log, AIS */
     feed(&p, nmea(GGA_HN));
     buyt_nmea_flush(&p);
     const struct buyt_nmea_stats *st = buyt_nmea_stats_get(&p);
-    cr_assert_eq(st->ignored, 5);
+    cr_assert_eq(st->ignored, 6);
     cr_assert_eq(st->accepted, 1);
     for (int r = 1; r < BUYT_NMEA_REJECT__COUNT; r++)
         cr_assert_eq(st->rejected[r], 0, "%s", buyt_nmea_reject_name(r));
@@ -981,10 +982,12 @@ Test(nmea, survives_random_and_damaged_input)
 {
     static const char alphabet[] = "$$$,,,,***\r\n\n0123456789ABCDEFGPNRMCVAW.-\0\x80 #";
     struct buyt_nmea_parser p;
-    struct capture c;
-    start(&p, &c, utc_ms(2026, 1, 1, 0, 0, 0, 0), BUYT_NMEA_OPT_HASH_COMMENTS);
-    p.cfg.on_event = NULL; /* more events than the capture holds */
-    p.cfg.on_fix = cap_fix;
+    struct capture c = {0};
+    struct buyt_nmea_config cfg = {.ref_ms = utc_ms(2026, 1, 1, 0, 0, 0, 0),
+                                   .options = BUYT_NMEA_OPT_HASH_COMMENTS,
+                                   .on_fix = cap_fix, /* no on_event: too many to capture */
+                                   .arg = &c};
+    cr_assert_eq(buyt_nmea_init(&p, &cfg), 0);
     unsigned seed = 12345, tick = 0;
     char buf[4096];
     uint64_t fixes = 0;

@@ -45,6 +45,7 @@ struct result {
     int sentences, sent_agree;
     int compared, matched, missing, rollover_shift, bad_mode, bad_pos, bad_speed, bad_track;
     int extra, gpsd_only_speed;
+    int echoes, echo_matched; /* sentences gpsd echoed; how many are among ours */
 };
 
 static bool table_mode(void)
@@ -344,6 +345,7 @@ static void compare_sentences(const struct run *r, char **echo, size_t necho, st
             }
         bool ours_ok = r->sent[i].reject == BUYT_NMEA_OK;
         res->sentences++;
+        res->echo_matched += gpsd_ok;
         if (ours_ok == gpsd_ok)
             res->sent_agree++;
         else if (table_mode())
@@ -374,6 +376,7 @@ static void compare_log(const char *dir, const char *name, struct result *res)
     res->name = name;
     compare_fixes(&r, g, ng, res);
     compare_sentences(&r, echo, necho, res);
+    res->echoes = (int)necho;
     for (size_t i = 0; i < necho; i++)
         free(echo[i]);
     free(echo);
@@ -478,6 +481,8 @@ static void expect_known(const struct result *r)
     cr_expect_eq(r->sentences - r->sent_agree, k->sentences,
                  "%s: %d of %d sentence verdicts differ, %d known", r->name,
                  r->sentences - r->sent_agree, r->sentences, k->sentences);
+    cr_expect_eq(r->echo_matched, r->echoes, "%s: %d sentences gpsd echoed are not ours", r->name,
+                 r->echoes - r->echo_matched);
     cr_expect_eq(r->extra, k->ours_only, "%s: %d fixes gpsd did not report, %d known", r->name,
                  r->extra, k->ours_only);
     cr_expect_eq(r->gpsd_only_speed, k->gpsd_speed, "%s: %d gpsd-only speeds, %d known", r->name,

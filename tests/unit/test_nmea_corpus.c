@@ -36,14 +36,15 @@ struct run {
 struct tpv {
     int64_t time_ms;
     int mode;
-    bool has_pos, has_speed, has_track;
-    double lat, lon, speed, track;
+    bool has_pos, has_speed, has_track, has_alt;
+    double lat, lon, speed, track, alt;
 };
 
 struct result {
     const char *name;
     int sentences, sent_agree;
-    int compared, matched, missing, rollover_shift, bad_mode, bad_pos, bad_speed, bad_track;
+    int compared, matched, missing, rollover_shift, bad_mode, bad_pos, bad_speed, bad_track,
+        bad_alt;
     int extra, gpsd_only_speed;
     int echoes, echo_matched; /* sentences gpsd echoed; how many are among ours */
 };
@@ -222,6 +223,9 @@ static void read_chk(const char *path, char ***echo, size_t *necho, struct tpv *
             v.speed = json_number_value(sp);
             v.has_track = tr != NULL;
             v.track = json_number_value(tr);
+            json_t *alt = json_object_get(o, "altMSL");
+            v.has_alt = alt != NULL;
+            v.alt = json_number_value(alt);
             size_t k = *ntpv;
             while (k > 0 && (*tpv)[k - 1].time_ms != v.time_ms && *ntpv - k < 8)
                 k--;
@@ -310,6 +314,14 @@ static void compare_fixes(const struct run *r, const struct tpv *g, size_t ng, s
             if (verbose)
                 fprintf(stderr, "%s %s: track ours %.2f gpsd %.4f\n", res->name, t,
                         f->course_cdeg / 100.0, g[i].track);
+        }
+        bool ours_alt = ours_pos && (f->fields & BUYT_NMEA_FIELD_ALTITUDE);
+        if (ours_alt && g[i].has_alt && fabs(f->alt_cm / 100.0 - g[i].alt) > 0.0051) {
+            res->bad_alt++;
+            ok = false;
+            if (verbose)
+                fprintf(stderr, "%s %s: altMSL ours %.2f gpsd %.4f\n", res->name, t,
+                        f->alt_cm / 100.0, g[i].alt);
         }
         if (ok && !shifted)
             res->matched++;
@@ -417,6 +429,7 @@ static void print_row(const struct result *r)
 /* Every difference from gpsd, by log; docs/NMEA.md explains each kind:
  *   mode2d   GSA says 2D, gpsd reports 3D (it promotes a fix with an altitude; we trust GSA)
  *   avp      gpsd takes the position of $PERC,GPavp (proprietary average), we skip it
+ *   pgrmz    gpsd takes the altitude of $PGRMZ (Garmin, whole feet), we keep GGA's
  *   vtg      gpsd's last report of the epoch precedes its VTG; its speed is computed
  *   rollover gpsd moves 2015 dates 1024 weeks ahead (to 2034); the capture is from 2015
  *   lexer    gpsd's lexer knows a fixed list of talkers: $LOG108 (valid checksum) not echoed
@@ -452,7 +465,7 @@ static const struct known {
     {"skytraq-err.log", 0, 6, 0, 0}, /* nocksum */
     {"sl869.log", 2, 0, 0, 0},       /* mode2d */
     {"st-teseo-liv3f.log", 0, 0, 1, 0},
-    {"tn204.log", 0, 0, 1, 3},
+    {"tn204.log", 3, 0, 1, 3}, /* pgrmz */
     {"tr737A+.log", 0, 0, 1, 1},
     {"ublox-lea-4s.log", 0, 0, 1, 0},
     {"venus634lp.log", 0, 0, 1, 0},
@@ -531,7 +544,7 @@ Test(nmea_corpus, agrees_with_gpsd_on_its_regression_logs)
         cr_skip_test("../shared/data/nmea/gpsd is absent");
     struct result t = compare_dir(dir, 53);
     cr_expect_gt(t.compared, 1100, "over a thousand dated gpsd epochs");
-    cr_expect_geq(t.matched * 100, t.compared * 95, "%d of %d epochs match", t.matched, t.compared);
+    cr_expect_geq(t.matched * 100, t.compared * 94, "%d of %d epochs match", t.matched, t.compared);
     cr_expect_gt(t.sentences, 11000);
 }
 

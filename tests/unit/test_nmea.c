@@ -966,6 +966,11 @@ Test(nmea, decode_tool_help_and_bad_arguments)
     cr_assert(strstr(r.err, "cannot open /nonexistent/file.nmea") != NULL);
     cr_assert_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1, "one line: %s", r.err);
 
+    run_tool("/tmp", NULL, &r); /* opens, cannot be read */
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "cannot read /tmp") != NULL, "%s", r.err);
+    cr_assert_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1, "one line: %s", r.err);
+
     run_tool("--frobnicate", NULL, &r);
     cr_assert_eq(r.status, 2);
     cr_assert(strstr(r.err, "unknown option --frobnicate") != NULL);

@@ -601,9 +601,9 @@ static void count_fix(const struct buyt_nmea_fix *fix, void *arg)
     ++*(size_t *)arg;
 }
 
-/* The agent must stay under 1 % of a core at 10 Hz (about 10 sentences per epoch, 100/s):
- * the parser alone must do well over 10,000 sentences/s. Prints the figure of docs/NMEA.md. */
-Test(nmea_corpus, throughput)
+/* Feeding the same drive again and again through one parser gives the same fixes every
+ * round (no state leaks between rounds). Throughput is measured by bench/bench_nmea.c. */
+Test(nmea_corpus, repeated_drive_gives_identical_fix_counts)
 {
     char path[1024];
     if (!buyt_test_shared_data("nmea/drive-regensburg-2010-geko201.nmea", path, sizeof path))
@@ -613,24 +613,11 @@ Test(nmea_corpus, throughput)
     struct buyt_nmea_config cfg = {.ref_ms = 0, .on_fix = count_fix, .arg = &fixes};
     struct buyt_nmea_parser p;
     cr_assert_eq(buyt_nmea_init(&p, &cfg), 0);
-    const int rounds = 40;
-    uint64_t t0 = buyt_mono_ns();
+    const int rounds = 5;
     for (int i = 0; i < rounds; i++) {
         buyt_nmea_feed(&p, data, len);
         buyt_nmea_flush(&p);
+        cr_assert_eq(fixes, 790u * (unsigned)(i + 1), "round %d", i);
     }
-    double s = (double)(buyt_mono_ns() - t0) / 1e9;
-    const struct buyt_nmea_stats *st = buyt_nmea_stats_get(&p);
-    uint64_t sentences = st->accepted + st->ignored;
-    for (int r = 1; r < BUYT_NMEA_REJECT__COUNT; r++)
-        sentences += st->rejected[r];
-    cr_assert_eq(fixes, 790u * rounds);
-    double rate = (double)sentences / s;
-    fprintf(stderr,
-            "nmea throughput: %.0f sentences/s, %.1f MB/s, %.0f fixes/s (%llu sentences "
-            "in %.3f s)\n",
-            rate, (double)len * rounds / s / 1e6, (double)fixes / s, (unsigned long long)sentences,
-            s);
-    cr_expect_gt(rate, 20000, "%.0f sentences/s", rate);
     free(data);
 }

@@ -7,6 +7,7 @@
 #include <mosquitto.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 struct buyt_mqtt {
     uv_loop_t *loop;
@@ -144,8 +145,18 @@ static void drop_poll(struct buyt_mqtt *m)
 static void on_poll(uv_poll_t *h, int status, int events)
 {
     struct buyt_mqtt *m = h->data;
-    if (status < 0 || (events & UV_READABLE))
-        mosquitto_loop_read(m->mosq, 1);
+    if (status < 0 || (events & UV_READABLE)) {
+        /* libmosquitto reads about one packet per call: drain what the kernel already holds in
+         * this callback (bounded, so one busy peer cannot starve the loop) instead of paying a
+         * loop iteration per message. */
+        for (int i = 0; i < 512; i++) {
+            if (mosquitto_loop_read(m->mosq, 1) != MOSQ_ERR_SUCCESS)
+                break;
+            int fd = mosquitto_socket(m->mosq), avail = 0;
+            if (fd < 0 || ioctl(fd, FIONREAD, &avail) || avail <= 0)
+                break;
+        }
+    }
     if (m->poll == h && (events & UV_WRITABLE) && mosquitto_socket(m->mosq) >= 0)
         mosquitto_loop_write(m->mosq, 1);
     sync_poll(m);

@@ -141,6 +141,8 @@ int buyt_engine_init(struct buyt_engine *e, uv_loop_t *loop, const struct buyt_e
         snprintf(err, errlen, "spool directory %s: %s", cfg->spool_dir, buyt_strerror(rc));
         return rc;
     }
+    if (!cfg->conninfo)
+        return 0; /* offline (benchmarks, tests): the caller registers vehicles */
     rc = load_vehicles(e, err, errlen);
     if (!rc)
         rc = load_spool_progress(e, err, errlen);

@@ -22,7 +22,7 @@
 
 struct buyt_engine_config {
     const char *agency;      /* operator code in topics, e.g. "hn" */
-    const char *conninfo;    /* PostgreSQL */
+    const char *conninfo;    /* PostgreSQL; NULL: offline core (bench), vehicles added by hand */
     const char *mqtt_url;    /* mqtt://buyt-ingest:PASS@host:port; NULL: no broker (tests, bench) */
     const char *client_id;   /* NULL: "buyt-ingest-<agency>" */
     const char *spool_dir;

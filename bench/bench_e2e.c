@@ -1,0 +1,169 @@
+/* bench-e2e: the broker's own QoS 1 ceiling vs the engine end to end, same payloads.
+ *   bench-e2e broker --url URL [--messages N] [--vehicles V]
+ *       publisher -> mosquitto -> a plain QoS 1 subscriber (no engine): msgs/s delivered
+ *   bench-e2e engine --url URL --db CONNINFO [--messages N] [--vehicles V] [--seq-base S]
+ *       publisher -> mosquitto -> buyt-ingest (running) -> PostgreSQL: msgs/s stored, and loss
+ * One fix per message (as buses send live), vehicles bus0000.. round robin. Prints one line. */
+#include "clock.h"
+#include "contract.h"
+#include "mqtt.h"
+#include "topics.h"
+
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct {
+    struct buyt_mqtt *pub, *sub;
+    bool pub_up, sub_up, engine;
+    long total, sent, acked, received;
+    int vehicles;
+    uint64_t seq_base;
+    int64_t t0_ms;
+    uint64_t start_ns, last_rx_ns, pub_done_ns;
+    PGconn *db;
+    long stored;
+    uv_timer_t poll;
+    uv_loop_t *loop;
+} B;
+
+static void publish_more(void)
+{
+    /* Keep at most 5,000 unacknowledged: libmosquitto would otherwise queue without bound. */
+    while (B.sent < B.total && B.sent - B.acked < 5000) {
+        int v = (int)(B.sent % B.vehicles);
+        uint64_t seq = B.seq_base + (uint64_t)(B.sent / B.vehicles) + 1;
+        char vid[16], topic[BUYT_TOPIC_MAX];
+        snprintf(vid, sizeof vid, "bus%04d", v);
+        buyt_topic_format(topic, sizeof topic, BUYT_TOPIC_TELEMETRY, "hn", vid);
+        Buyt__V1__Fix f = BUYT__V1__FIX__INIT;
+        f.lat_e7 = 210000000 + v * 1000 + (int32_t)seq;
+        f.lon_e7 = 1058000000 + v * 1000;
+        f.speed_cms = 800;
+        f.quality = BUYT__V1__FIX_QUALITY__FIX_QUALITY_GPS;
+        f.fields = 1;
+        Buyt__V1__Record r = BUYT__V1__RECORD__INIT, *rp = &r;
+        r.seq = seq;
+        r.time_ms = (uint64_t)(B.t0_ms + (int64_t)seq * 1000);
+        r.body_case = BUYT__V1__RECORD__BODY_FIX;
+        r.fix = &f;
+        Buyt__V1__Telemetry t = BUYT__V1__TELEMETRY__INIT;
+        t.vehicle_id = vid;
+        t.n_records = 1;
+        t.records = &rp;
+        uint8_t buf[128];
+        size_t len = buyt__v1__telemetry__pack(&t, buf);
+        if (buyt_mqtt_publish(B.pub, topic, buf, len, 1, false, NULL))
+            return;
+        B.sent++;
+    }
+}
+
+static void on_pub_connect(struct buyt_mqtt *m, void *ud)
+{
+    (void)m, (void)ud;
+    B.pub_up = true;
+}
+static void on_puback(struct buyt_mqtt *m, int mid, void *ud)
+{
+    (void)m, (void)mid, (void)ud;
+    if (++B.acked == B.total)
+        B.pub_done_ns = buyt_mono_ns();
+    publish_more();
+}
+static void on_sub_connect(struct buyt_mqtt *m, void *ud)
+{
+    (void)ud;
+    buyt_mqtt_subscribe(m, "buyt/v1/hn/vehicle/+/telemetry", 1);
+    B.sub_up = true;
+}
+static void on_sub_message(struct buyt_mqtt *m, const char *topic, const void *p, size_t len,
+                           int qos, bool retained, void *ud)
+{
+    (void)m, (void)topic, (void)p, (void)len, (void)qos, (void)retained, (void)ud;
+    B.received++;
+    B.last_rx_ns = buyt_mono_ns();
+}
+
+static void on_poll(uv_timer_t *t)
+{
+    (void)t;
+    if (!B.start_ns && B.pub_up && (B.engine || B.sub_up)) {
+        B.start_ns = buyt_mono_ns();
+        publish_more();
+    }
+    if (B.engine && B.start_ns) {
+        PGresult *r = PQexec(B.db, "SELECT count(*) FROM fixes WHERE lon_e7 >= 1058000000");
+        if (PQresultStatus(r) == PGRES_TUPLES_OK)
+            B.stored = atol(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        if (B.stored >= B.total) {
+            B.last_rx_ns = buyt_mono_ns();
+            uv_stop(B.loop);
+        }
+    } else if (B.received >= B.total) {
+        uv_stop(B.loop);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || (strcmp(argv[1], "broker") && strcmp(argv[1], "engine"))) {
+        fprintf(stderr, "usage: bench-e2e broker|engine --url URL [--db CONNINFO] "
+                        "[--messages N] [--vehicles V] [--seq-base S]\n");
+        return 2;
+    }
+    B.engine = !strcmp(argv[1], "engine");
+    const char *url = NULL, *db = NULL;
+    B.total = 200000;
+    B.vehicles = 2000;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--url"))
+            url = argv[i + 1];
+        else if (!strcmp(argv[i], "--db"))
+            db = argv[i + 1];
+        else if (!strcmp(argv[i], "--messages"))
+            B.total = atol(argv[i + 1]);
+        else if (!strcmp(argv[i], "--vehicles"))
+            B.vehicles = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--seq-base"))
+            B.seq_base = strtoull(argv[i + 1], NULL, 10);
+    }
+    if (!url || (B.engine && !db)) {
+        fprintf(stderr, "bench-e2e: --url (and --db for engine) required\n");
+        return 2;
+    }
+    B.t0_ms = buyt_wall_ms() - 3600 * 1000;
+    if (B.engine) {
+        B.db = PQconnectdb(db);
+        if (PQstatus(B.db) != CONNECTION_OK) {
+            fprintf(stderr, "bench-e2e: %s", PQerrorMessage(B.db));
+            return 1;
+        }
+    }
+    B.loop = uv_default_loop();
+    struct buyt_mqtt_callbacks pcb = {.on_connect = on_pub_connect, .on_publish = on_puback};
+    struct buyt_mqtt_opts po = {.url = url, .client_id = "bench-pub", .clean_session = true,
+                                .max_inflight = 1000};
+    buyt_mqtt_new(B.loop, &po, &pcb, NULL, &B.pub);
+    buyt_mqtt_start(B.pub);
+    if (!B.engine) {
+        struct buyt_mqtt_callbacks scb = {.on_connect = on_sub_connect,
+                                          .on_message = on_sub_message};
+        struct buyt_mqtt_opts so = {.url = url, .client_id = "bench-sub", .clean_session = true};
+        buyt_mqtt_new(B.loop, &so, &scb, NULL, &B.sub);
+        buyt_mqtt_start(B.sub);
+    }
+    uv_timer_init(B.loop, &B.poll);
+    uv_timer_start(&B.poll, on_poll, 50, B.engine ? 100 : 20);
+    uv_run(B.loop, UV_RUN_DEFAULT);
+    double s = (double)(B.last_rx_ns - B.start_ns) / 1e9;
+    double pub_s = B.pub_done_ns ? (double)(B.pub_done_ns - B.start_ns) / 1e9 : s;
+    long got = B.engine ? B.stored : B.received;
+    printf("%s: %ld messages, %d vehicles: %s %ld in %.2f s = %.0f msg/s (publisher acked in "
+           "%.2f s = %.0f msg/s), loss %ld\n",
+           argv[1], B.total, B.vehicles, B.engine ? "stored" : "delivered", got, s, got / s,
+           pub_s, B.total / pub_s, B.total - got);
+    return got == B.total ? 0 : 1;
+}

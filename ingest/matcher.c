@@ -385,8 +385,7 @@ static bool hit_wrong_way(const struct buyt_matcher *m, const struct buyt_grid_h
 /* Best place for the fix on `trip` among the hits on its shape (not at its very end): lowest
  * lateral + wrong-way + schedule cost. Returns the cost, INFINITY if none; *dist_m, *off_m. */
 static double best_on_trip(const struct buyt_matcher *m, uint32_t trip, const struct hits *hs,
-                           const struct fix *f, bool need_window, double *dist_m,
-                           double *off_m)
+                           const struct fix *f, double *dist_m, double *off_m)
 {
     const struct buyt_network_trip *tr = &m->net->trips[trip];
     double end = last_stop_dist(m, trip) - m->cfg.at_stop_m, best = INFINITY;
@@ -394,13 +393,8 @@ static double best_on_trip(const struct buyt_matcher *m, uint32_t trip, const st
         const struct buyt_grid_hit *h = &hs->h[i];
         if (h->shape != tr->shape || h->dist_m >= end)
             continue;
-        bool wrong = hit_wrong_way(m, h, f);
-        if (wrong && need_window)
-            continue;
-        double dev = deviation_s(m, trip, h->dist_m, f->t_ms);
-        if (need_window && (dev < -m->cfg.early_s || dev > m->cfg.late_s))
-            continue;
-        double cost = h->lateral_m + sched_cost_m(dev) + (wrong ? m->cfg.wrong_way_m : 0);
+        double cost = h->lateral_m + sched_cost_m(deviation_s(m, trip, h->dist_m, f->t_ms)) +
+                      (hit_wrong_way(m, h, f) ? m->cfg.wrong_way_m : 0);
         if (cost < best) {
             best = cost;
             *dist_m = h->dist_m;
@@ -417,7 +411,7 @@ static void anchor(struct buyt_matcher *m, struct buyt_matcher_vehicle *v, const
 {
     double d = 0, off = NAN;
     query_hits(m, f, hs);
-    if (!isfinite(best_on_trip(m, v->trip, hs, f, false, &d, &off)) ||
+    if (!isfinite(best_on_trip(m, v->trip, hs, f, &d, &off)) ||
         off > m->cfg.off_route_m) {
         count_off(m, v, f);
         return;
@@ -452,6 +446,38 @@ static bool allowed(const struct buyt_matcher *m, const struct buyt_matcher_vehi
     }
 }
 
+/* The allowed trip on `shape` whose schedule best explains being dist_m along it at t_ms:
+ * within early_s .. late_s of its schedule there, and not at its end. A hypothesis is about a
+ * shape; which of its trips is re-chosen at every fix, as time passes. Returns the trip or
+ * BUYT_NETWORK_NONE, and its schedule cost in *cost_m. */
+static uint32_t best_trip_at(const struct buyt_matcher *m, const struct buyt_matcher_vehicle *v,
+                             uint32_t shape, double dist_m, int64_t t_ms, double *cost_m)
+{
+    const struct buyt_network *net = m->net;
+    const struct buyt_matcher_config *c = &m->cfg;
+    uint32_t best = BUYT_NETWORK_NONE;
+    *cost_m = INFINITY;
+    for (uint32_t k = net->shape_trip_first[shape]; k < net->shape_trip_first[shape + 1]; k++) {
+        uint32_t t = net->shape_trips[k];
+        const struct buyt_network_trip *tr = &net->trips[t];
+        if (t_ms < tr->day_start_ms + (tr->start_s - c->early_s) * 1000LL)
+            break; /* sorted by start */
+        int32_t last_dep = net->times[tr->first_time + tr->n_stops - 1].departure_s;
+        if (t_ms > tr->day_start_ms + ((int64_t)last_dep + c->late_s) * 1000LL ||
+            dist_m >= last_stop_dist(m, t) - c->at_stop_m || !allowed(m, v, t))
+            continue;
+        double dev = deviation_s(m, t, dist_m, t_ms);
+        if (dev < -c->early_s || dev > c->late_s)
+            continue;
+        double cost = sched_cost_m(dev);
+        if (cost < *cost_m) {
+            *cost_m = cost;
+            best = t;
+        }
+    }
+    return best;
+}
+
 static void drop_hyp(struct buyt_matcher_vehicle *v, uint32_t i)
 {
     v->hyp[i] = v->hyp[--v->n_hyp];
@@ -483,23 +509,23 @@ static void update_hyps(const struct buyt_matcher *m, struct buyt_matcher_vehicl
             h->sum_off_m += (float)fabs(p.offset_m);
             h->n_fixes++;
         }
-        double dev = deviation_s(m, h->trip, h->dist_m, f->t_ms);
-        if (h->dist_m >= last_stop_dist(m, h->trip) - c->at_stop_m || dev < -c->early_s ||
-            dev > c->late_s || !allowed(m, v, h->trip)) {
+        double cost;
+        uint32_t t = best_trip_at(m, v, m->net->trips[h->trip].shape, h->dist_m, f->t_ms, &cost);
+        if (t == BUYT_NETWORK_NONE) {
             drop_hyp(v, i);
             continue;
         }
+        h->trip = t;
         i++;
     }
 }
 
-/* New hypotheses: for each shape near the fix that none follows yet, the allowed trip whose
- * schedule best explains being there now. */
+/* New hypotheses: each shape near the fix that none follows yet, at its best place, with the
+ * allowed trip whose schedule best explains being there now. */
 static void discover(const struct buyt_matcher *m, struct buyt_matcher_vehicle *v,
                      const struct fix *f, struct hits *hs)
 {
     const struct buyt_network *net = m->net;
-    const struct buyt_matcher_config *c = &m->cfg;
     query_hits(m, f, hs);
     for (size_t i = 0; i < hs->n && v->n_hyp < BUYT_MATCHER_HYPOTHESES; i++) {
         uint32_t shape = hs->h[i].shape;
@@ -512,25 +538,17 @@ static void discover(const struct buyt_matcher *m, struct buyt_matcher_vehicle *
             continue;
         uint32_t best_trip = BUYT_NETWORK_NONE;
         double best = INFINITY, best_d = 0, best_off = 0;
-        for (uint32_t k = net->shape_trip_first[shape]; k < net->shape_trip_first[shape + 1];
-             k++) {
-            uint32_t t = net->shape_trips[k];
-            const struct buyt_network_trip *tr = &net->trips[t];
-            int64_t start = tr->day_start_ms + (tr->start_s - c->early_s) * 1000LL;
-            int64_t end = tr->day_start_ms +
-                          ((int64_t)net->times[tr->first_time + tr->n_stops - 1].departure_s +
-                           c->late_s) * 1000LL;
-            if (f->t_ms < start)
-                break; /* sorted by start */
-            if (f->t_ms > end || !allowed(m, v, t))
+        for (size_t j = i; j < hs->n; j++) {
+            const struct buyt_grid_hit *h = &hs->h[j];
+            if (h->shape != shape || hit_wrong_way(m, h, f))
                 continue;
-            double d, off;
-            double cost = best_on_trip(m, t, hs, f, true, &d, &off);
-            if (cost < best) {
-                best = cost;
+            double sc;
+            uint32_t t = best_trip_at(m, v, shape, h->dist_m, f->t_ms, &sc);
+            if (t != BUYT_NETWORK_NONE && h->lateral_m + sc < best) {
+                best = h->lateral_m + sc;
                 best_trip = t;
-                best_d = d;
-                best_off = off;
+                best_d = h->dist_m;
+                best_off = h->lateral_m;
             }
         }
         if (best_trip == BUYT_NETWORK_NONE)
@@ -680,6 +698,16 @@ static void after_end(struct buyt_matcher *m, struct buyt_matcher_vehicle *v, co
         release(m, v);
 }
 
+/* Could the bus have gone from fix h to f? (Used to accept the fix after a lone outlier.) */
+static bool plausible_from(const struct buyt_matcher_config *c, const struct buyt_matcher_fix *h,
+                           const struct fix *f, bool have)
+{
+    if (!have || f->t_ms <= h->time_ms)
+        return false;
+    return hypot(f->x - h->x_m, f->y - h->y_m) / ((double)(f->t_ms - h->time_ms) / 1000.0) <=
+           c->max_jump_mps;
+}
+
 /* ---- the update -------------------------------------------------------------------------- */
 
 static void fill_result(const struct buyt_matcher *m, const struct buyt_matcher_vehicle *v,
@@ -739,7 +767,8 @@ int buyt_matcher_update(struct buyt_matcher *m, struct buyt_matcher_vehicle *v, 
             return BUYT_ERANGE;
         double dt_s = (double)(time_ms - last->time_ms) / 1000.0;
         double moved = hypot(f.x - last->x_m, f.y - last->y_m);
-        if (moved / dt_s > c->max_jump_mps && v->jump_count < c->off_route_fixes) {
+        if (moved / dt_s > c->max_jump_mps && v->jump_count < c->off_route_fixes &&
+            !plausible_from(c, hist_at(v, v->hist_seq - 2), &f, v->hist_seq >= 2)) {
             v->jump_count++;
             return BUYT_ERANGE;
         }

@@ -512,10 +512,10 @@ static int project_pattern(struct buyt_network *net, const struct buyt_shape *sh
     }
     uint32_t nseg = sh->n_pts > 1 ? sh->n_pts - 1 : 1;
     for (uint32_t i = 0; i < n; i++) {
-        const struct buyt_network_stop *st = &net->stops[rows[i].stop];
+        const struct buyt_network_stop *st = &net->priv->stops[rows[i].stop];
         double *d = &cd[i * K], *l = &cl[i * K];
         nc[i] = 0;
-        struct buyt_shape_proj prev, cur, next;
+        struct buyt_shape_proj cur, next;
         buyt_shape_project_segment(sh, 0, st->x_m, st->y_m, &cur);
         double prev_lat = INFINITY;
         for (uint32_t j = 0; j < nseg; j++) {
@@ -539,8 +539,7 @@ static int project_pattern(struct buyt_network *net, const struct buyt_shape *sh
                 d[m] = cur.dist_m;
             }
         skip:
-            prev = cur;
-            prev_lat = fabs(prev.offset_m);
+            prev_lat = lat;
             cur = next;
         }
         if (l[0] > STOP_FAR_M)

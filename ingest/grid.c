@@ -168,6 +168,7 @@ int buyt_grid_query(const struct buyt_grid *g, double x_m, double y_m, double ra
     for (uint32_t cy = cy0; cy <= cy1; cy++) {
         for (uint32_t cx = cx0; cx <= cx1; cx++) {
             size_t c = (size_t)cy * g->nx + cx;
+            size_t n_before = *n; /* a cell lists a segment once: dedup against earlier cells */
             for (uint32_t k = g->cell_start[c]; k < g->cell_start[c + 1]; k++) {
                 uint32_t id = g->items[k];
                 if (id < lo || id >= hi) {
@@ -182,9 +183,9 @@ int buyt_grid_query(const struct buyt_grid *g, double x_m, double y_m, double ra
                 if (d2 > r2)
                     continue;
                 size_t j = 0;
-                while (j < *n && (hits[j].shape != shape || hits[j].seg != seg))
+                while (j < n_before && (hits[j].shape != shape || hits[j].seg != seg))
                     j++;
-                if (j < *n)
+                if (j < n_before)
                     continue; /* already found through another cell */
                 if (*n == cap) {
                     full = 1;

@@ -13,12 +13,22 @@
 #define HEADING_FROM_TRACK_M 15.0 /* displacement needed to derive a heading from positions */
 #define HEADING_LOOKBACK 8        /* fixes searched back for that displacement */
 #define HYP_MAX_MISSES 2          /* consecutive off/backward/wrong-way fixes that kill one */
+#define RETIME_EVERY 10           /* fixes between schedule re-checks of an automatic trip */
+#define DISCOVER_EVERY_M 40.0     /* travel between searches for new candidate shapes */
+#define RETIME_MIN_COST_M 6.0     /* re-check only beyond 2 min late / 1 min early ... */
+#define RETIME_GAIN_M 4.5         /* ... and switch for a gain of 90 s late-equivalent */
 
 struct buyt_matcher {
     const struct buyt_network *net;
     struct buyt_matcher_config cfg;
-    uint32_t *claim; /* per trip: vehicle_id running it, or NO_CLAIM */
+    uint32_t *claim;    /* per trip: vehicle_id running it, or NO_CLAIM */
+    int32_t *span_s;    /* per shape: longest first departure .. last departure of its trips */
 };
+
+static double dist_xy(double dx, double dy)
+{
+    return sqrt(dx * dx + dy * dy);
+}
 
 /* One fix, with what the update derives from it. */
 struct fix {
@@ -62,12 +72,20 @@ int buyt_matcher_new(const struct buyt_network *net, const struct buyt_matcher_c
     if (!m)
         return BUYT_ENOMEM;
     m->claim = malloc((net->n_trips ? net->n_trips : 1) * sizeof *m->claim);
-    if (!m->claim) {
-        free(m);
+    m->span_s = calloc(net->n_shapes ? net->n_shapes : 1, sizeof *m->span_s);
+    if (!m->claim || !m->span_s) {
+        buyt_matcher_free(m);
         return BUYT_ENOMEM;
     }
-    for (uint32_t t = 0; t < net->n_trips; t++)
+    for (uint32_t t = 0; t < net->n_trips; t++) {
         m->claim[t] = NO_CLAIM;
+        const struct buyt_network_trip *tr = &net->trips[t];
+        if (!tr->valid)
+            continue;
+        int32_t span = net->times[tr->first_time + tr->n_stops - 1].departure_s - tr->start_s;
+        if (span > m->span_s[tr->shape])
+            m->span_s[tr->shape] = span;
+    }
     m->net = net;
     m->cfg = c;
     *out = m;
@@ -79,6 +97,7 @@ void buyt_matcher_free(struct buyt_matcher *m)
     if (!m)
         return;
     free(m->claim);
+    free(m->span_s);
     free(m);
 }
 
@@ -103,7 +122,7 @@ static double dist_to_stop(const struct buyt_matcher *m, uint32_t trip, uint32_t
                            const struct fix *f)
 {
     const struct buyt_network_stop *s = &m->net->stops[buyt_network_trip_stop(m->net, trip, k)];
-    return hypot(f->x - s->x_m, f->y - s->y_m);
+    return dist_xy(f->x - s->x_m, f->y - s->y_m);
 }
 
 static double angle_diff_deg(double a, double b)
@@ -432,12 +451,6 @@ static bool allowed(const struct buyt_matcher *m, const struct buyt_matcher_vehi
     const struct buyt_network_trip *t = &m->net->trips[trip];
     if (!t->valid)
         return false;
-    /* A trip the driver named, or the block's next one, that has not started yet (the bus is
-     * deadheading or waiting): only re-placing it is allowed. */
-    if (v->trip != BUYT_NETWORK_NONE && !v->completed &&
-        (v->how == BUYT_MATCHER_HOW_EXPLICIT || v->how == BUYT_MATCHER_HOW_BLOCK) &&
-        v->dist_m <= first_stop_dist(m, v->trip) + m->cfg.at_stop_m)
-        return trip == v->trip;
     switch (v->constraint_kind) {
     case BUYT_MATCHER_TRIP: return trip == v->constraint;
     case BUYT_MATCHER_ROUTE: return t->route == v->constraint;
@@ -457,11 +470,22 @@ static uint32_t best_trip_at(const struct buyt_matcher *m, const struct buyt_mat
     const struct buyt_matcher_config *c = &m->cfg;
     uint32_t best = BUYT_NETWORK_NONE;
     *cost_m = INFINITY;
-    for (uint32_t k = net->shape_trip_first[shape]; k < net->shape_trip_first[shape + 1]; k++) {
+    /* Trips are sorted by start: skip those that ended (late_s included) before t_ms. */
+    int64_t oldest = t_ms - ((int64_t)m->span_s[shape] + c->late_s) * 1000;
+    uint32_t lo = net->shape_trip_first[shape], hi = net->shape_trip_first[shape + 1];
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        const struct buyt_network_trip *tr = &net->trips[net->shape_trips[mid]];
+        if (tr->day_start_ms + tr->start_s * 1000LL < oldest)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (uint32_t k = lo; k < net->shape_trip_first[shape + 1]; k++) {
         uint32_t t = net->shape_trips[k];
         const struct buyt_network_trip *tr = &net->trips[t];
         if (t_ms < tr->day_start_ms + (tr->start_s - c->early_s) * 1000LL)
-            break; /* sorted by start */
+            break;
         int32_t last_dep = net->times[tr->first_time + tr->n_stops - 1].departure_s;
         if (t_ms > tr->day_start_ms + ((int64_t)last_dep + c->late_s) * 1000LL ||
             dist_m >= last_stop_dist(m, t) - c->at_stop_m || !allowed(m, v, t))
@@ -509,13 +533,18 @@ static void update_hyps(const struct buyt_matcher *m, struct buyt_matcher_vehicl
             h->sum_off_m += (float)fabs(p.offset_m);
             h->n_fixes++;
         }
-        double cost;
-        uint32_t t = best_trip_at(m, v, m->net->trips[h->trip].shape, h->dist_m, f->t_ms, &cost);
-        if (t == BUYT_NETWORK_NONE) {
-            drop_hyp(v, i);
-            continue;
+        /* Re-choose the shape's trip when this one no longer fits, and now and then. */
+        double dev = deviation_s(m, h->trip, h->dist_m, f->t_ms), cost;
+        if (dev < -c->early_s || dev > c->late_s || v->hist_seq % RETIME_EVERY == 0 ||
+            h->dist_m >= last_stop_dist(m, h->trip) - c->at_stop_m || !allowed(m, v, h->trip)) {
+            uint32_t t = best_trip_at(m, v, m->net->trips[h->trip].shape, h->dist_m, f->t_ms,
+                                      &cost);
+            if (t == BUYT_NETWORK_NONE) {
+                drop_hyp(v, i);
+                continue;
+            }
+            h->trip = t;
         }
-        h->trip = t;
         i++;
     }
 }
@@ -662,11 +691,38 @@ static void acquire(struct buyt_matcher *m, struct buyt_matcher_vehicle *v, cons
                     int64_t prev_ms, struct hits *hs, struct buyt_matcher_result *res)
 {
     update_hyps(m, v, f, prev_ms);
-    if (!f->stationary)
+    /* New shapes only appear as the bus moves: search again after DISCOVER_EVERY_M. */
+    if (!f->stationary && (v->n_hyp == 0 || dist_xy(f->x - v->disc_x_m, f->y - v->disc_y_m) >=
+                                                DISCOVER_EVERY_M)) {
         discover(m, v, f, hs);
+        v->disc_x_m = (float)f->x;
+        v->disc_y_m = (float)f->y;
+    }
     int pick = pick_hyp(m, v, f->t_ms);
     if (pick >= 0)
         commit(m, v, f, pick, res);
+}
+
+/* An automatic choice among trips of one shape can be wrong by a headway (the right trip was
+ * claimed for a while by a bus matched to the wrong route, or the bus came out of a layover
+ * late): nothing spatial will ever show it. Every RETIME_EVERY fixes, if the trip's schedule
+ * fits badly and another allowed trip of the shape fits clearly better, take that one. */
+static void retime(struct buyt_matcher *m, struct buyt_matcher_vehicle *v, const struct fix *f,
+                   struct buyt_matcher_result *res)
+{
+    if ((v->how != BUYT_MATCHER_HOW_AUTO && v->how != BUYT_MATCHER_HOW_SIGNIN) ||
+        !v->anchored || v->completed || v->off_route || v->hist_seq % RETIME_EVERY)
+        return;
+    double cur = sched_cost_m(deviation_s(m, v->trip, v->dist_m, f->t_ms)), cost;
+    if (cur < RETIME_MIN_COST_M)
+        return;
+    uint32_t t = best_trip_at(m, v, m->net->trips[v->trip].shape, v->dist_m, f->t_ms, &cost);
+    if (t == BUYT_NETWORK_NONE || t == v->trip || cost + RETIME_GAIN_M > cur)
+        return;
+    unclaim(m, v, v->trip);
+    claim(m, v, t);
+    v->trip = t;
+    res->assigned_now = true;
 }
 
 /* ---- trip end ----------------------------------------------------------------------------- */
@@ -704,7 +760,7 @@ static bool plausible_from(const struct buyt_matcher_config *c, const struct buy
 {
     if (!have || f->t_ms <= h->time_ms)
         return false;
-    return hypot(f->x - h->x_m, f->y - h->y_m) / ((double)(f->t_ms - h->time_ms) / 1000.0) <=
+    return dist_xy(f->x - h->x_m, f->y - h->y_m) / ((double)(f->t_ms - h->time_ms) / 1000.0) <=
            c->max_jump_mps;
 }
 
@@ -766,7 +822,7 @@ int buyt_matcher_update(struct buyt_matcher *m, struct buyt_matcher_vehicle *v, 
         if (time_ms <= last->time_ms)
             return BUYT_ERANGE;
         double dt_s = (double)(time_ms - last->time_ms) / 1000.0;
-        double moved = hypot(f.x - last->x_m, f.y - last->y_m);
+        double moved = dist_xy(f.x - last->x_m, f.y - last->y_m);
         if (moved / dt_s > c->max_jump_mps && v->jump_count < c->off_route_fixes &&
             !plausible_from(c, hist_at(v, v->hist_seq - 2), &f, v->hist_seq >= 2)) {
             v->jump_count++;
@@ -788,13 +844,18 @@ int buyt_matcher_update(struct buyt_matcher *m, struct buyt_matcher_vehicle *v, 
     if (v->trip != BUYT_NETWORK_NONE && v->completed)
         after_end(m, v, &f, res);
     if (v->trip != BUYT_NETWORK_NONE && !v->completed) {
-        if (v->anchored)
+        if (v->anchored) {
             track(m, v, &f, res);
-        else
+            retime(m, v, &f, res);
+        } else
             anchor(m, v, &f, &hs, res);
     }
+    /* Look for (another) trip when there is none, or the assignment no longer explains the
+     * fixes: off route, going backwards, or a chained trip the bus never reached. A driver's
+     * trip is only re-placed (the constraint allows nothing else). */
     bool lost = v->trip == BUYT_NETWORK_NONE || v->completed ||
-                (v->anchored && (v->off_route || v->back_count >= c->off_route_fixes));
+                (v->anchored ? v->off_route || v->back_count >= c->off_route_fixes
+                             : v->how == BUYT_MATCHER_HOW_BLOCK && v->off_route);
     if (lost)
         acquire(m, v, &f, prev_ms, &hs, res);
     else

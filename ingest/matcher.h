@@ -105,6 +105,7 @@ struct buyt_matcher_vehicle {
     int64_t last_on_route_ms; /* last fix within off_route_m of the trip */
     int64_t off_since_ms;
     uint32_t hist_seq;        /* fixes pushed so far; the newest is hist[(hist_seq-1) % N] */
+    float disc_x_m, disc_y_m; /* where shapes were last searched for new hypotheses */
     struct buyt_matcher_fix hist[BUYT_MATCHER_HISTORY];
     struct buyt_matcher_hyp hyp[BUYT_MATCHER_HYPOTHESES];
 };

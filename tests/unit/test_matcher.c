@@ -945,6 +945,30 @@ Test(matcher, a_trip_is_not_auto_assigned_to_two_vehicles)
     buyt_network_free(l.net);
 }
 
+Test(matcher, retimes_to_a_better_trip_once_it_is_free)
+{
+    struct line l;
+    line_make(&l, false);
+    struct sim *a = sim_new(l.net, 1, DAY_MS + H(8, 20) * 1000LL);
+    struct sim *b = sim_share(a, 2, DAY_MS + H(8, 20) * 1000LL + 30000);
+    drive(a, l.e, 0, 600, 6.67, 1, 3, 0);
+    drive(b, l.e, 0, 600, 6.67, 1, 3, 0);
+    cr_assert_eq(b->r.trip, l.east[1]); /* E-2 is taken by a */
+    buyt_matcher_unassign(a->m, &a->v); /* a signs out: E-2 is free */
+    int before = b->n;
+    drive(b, l.e, 606.67, 800, 6.67, 1, 3, 0);
+    cr_assert_eq(b->r.trip, l.east[2]);
+    cr_assert_eq(b->r.how, BUYT_MATCHER_HOW_AUTO);
+    cr_assert_leq(abs(b->r.deviation_s), 60);
+    int switched = before;
+    while (b->log[switched].trip != l.east[2])
+        switched++;
+    cr_assert_leq(switched - before, 10); /* within one re-check period */
+    sim_free(b, false);
+    sim_free(a, true);
+    buyt_network_free(l.net);
+}
+
 Test(matcher, refuses_stale_and_jumping_fixes)
 {
     struct line l;

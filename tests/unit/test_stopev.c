@@ -465,3 +465,106 @@ Test(stopev, arrival_within_seconds_through_the_matcher_with_gps_noise)
     }
     buyt_network_free(s.net);
 }
+
+/* ---- with the matcher: trip boundaries ---------------------------------------------------- */
+
+/* T1 east along y = 0 from A (0) to B (2000), T2 back along y = 10; one block. */
+static struct buyt_network *shuttle(uint32_t *t1, uint32_t *t2)
+{
+    struct buyt_geo_frame tf;
+    buyt_geo_frame_init(&tf, LAT0, LON0);
+    struct buyt_network *net;
+    cr_assert_eq(buyt_network_new(NULL, &net), 0);
+    uint32_t r, se, sw, st[6];
+    cr_assert_eq(buyt_network_add_route(net, "S", "S", 3, &r), 0);
+    cr_assert_eq(buyt_network_add_shape(net, "E", &se), 0);
+    cr_assert_eq(buyt_network_add_shape(net, "W", &sw), 0);
+    for (int i = 0; i <= 20; i++) {
+        double lat, lon;
+        buyt_geo_from_xy(&tf, i * 100, 0, &lat, &lon);
+        cr_assert_eq(buyt_network_add_shape_point(net, se, lat, lon), 0);
+        buyt_geo_from_xy(&tf, 2000 - i * 100, 10, &lat, &lon);
+        cr_assert_eq(buyt_network_add_shape_point(net, sw, lat, lon), 0);
+    }
+    const double sx[] = {0, 1000, 2000, 2000, 1000, 0}, sy[] = {-4, -4, -4, 14, 14, 14};
+    for (int k = 0; k < 6; k++) {
+        char id[8];
+        double lat, lon;
+        snprintf(id, sizeof id, "s%d", k);
+        buyt_geo_from_xy(&tf, sx[k], sy[k], &lat, &lon);
+        cr_assert_eq(buyt_network_add_stop(net, id, id, lat, lon, &st[k]), 0);
+    }
+    struct buyt_network_trip_def d = {.trip_id = "T1", .route = r, .shape = se, .block_id = "B",
+                                      .direction_id = 0, .day_start_ms = DAY_MS};
+    cr_assert_eq(buyt_network_add_trip(net, &d, t1), 0);
+    d.trip_id = "T2";
+    d.shape = sw;
+    cr_assert_eq(buyt_network_add_trip(net, &d, t2), 0);
+    for (int k = 0; k < 3; k++) {
+        int32_t a = 8 * 3600 + k * 150, b = 8 * 3600 + 600 + k * 150;
+        cr_assert_eq(buyt_network_add_stop_time(net, *t1, (uint32_t)k + 1, st[k], a, a), 0);
+        cr_assert_eq(buyt_network_add_stop_time(net, *t2, (uint32_t)k + 1, st[k + 3], b, b), 0);
+    }
+    cr_assert_eq(buyt_network_finish(net), 0);
+    return net;
+}
+
+/* Drives the trace of `tr` (x along a shape) from t0, a fix a second, through matcher and
+ * detector. */
+static void drive_trace(const struct buyt_network *net, struct buyt_matcher *m,
+                        struct buyt_matcher_vehicle *mv, struct buyt_stopev_vehicle *v,
+                        uint32_t shape, const struct trace *tr, int64_t t0_ms, struct events *e)
+{
+    struct buyt_stopev_config cfg;
+    buyt_stopev_config_default(&cfg);
+    static struct buyt_matcher_result r;
+    for (int i = 0; i < tr->n; i += 100) {
+        double x, y, h, lat, lon;
+        buyt_shape_point_at(&net->shapes[shape], tr->x[i], &x, &y, &h);
+        buyt_geo_from_xy(&net->frame, x + noise(2), y + noise(2), &lat, &lon);
+        cr_assert_eq(buyt_matcher_update(m, mv, t0_ms + i * 10, lat, lon, tr->v[i], h, &r), 0);
+        buyt_stopev_feed(net, &cfg, v, &r, collect, e);
+    }
+}
+
+Test(stopev, block_chain_gives_terminal_arrival_then_departure)
+{
+    uint32_t t1, t2;
+    struct buyt_network *net = shuttle(&t1, &t2);
+    struct buyt_matcher *m;
+    cr_assert_eq(buyt_matcher_new(net, NULL, &m), 0);
+    struct buyt_matcher_vehicle mv;
+    buyt_matcher_vehicle_init(&mv, 1);
+    struct buyt_stopev_vehicle v;
+    buyt_stopev_vehicle_init(&v);
+    struct events e = {0};
+    /* Out: waits 60 s at A, stops 20 s at 1000, ends at B and waits there 5 minutes. */
+    const double out_at[] = {0, 1000, 2000}, out_dw[] = {60, 20, 300};
+    trace_make(&TR, out_at, out_dw, 3, 2000);
+    drive_trace(net, m, &mv, &v, net->trips[t1].shape, &TR, T0_MS, &e);
+    int64_t arrive_b = truth_at(&TR, 2000 - 30), back_t0 = T0_MS + (TR.n - 1) * 10 + 1000;
+    cr_assert_eq(e.n, 3, "%d events on the way out", e.n);
+    const struct buyt_stopev_event *a = &e.ev[0], *mid = &e.ev[1], *b = &e.ev[2];
+    cr_assert_eq(a->trip, t1);
+    cr_assert_eq(a->stop_index, 0);
+    cr_assert_eq(a->arrival_ms, 0); /* replayed from when the bus began to move at A */
+    cr_assert_leq(llabs(a->departure_ms - truth_at(&TR, 30)), 1000);
+    cr_assert_eq(mid->stop_index, 1);
+    cr_assert_not(mid->passed);
+    cr_assert_eq(b->stop_index, 2);
+    cr_assert_leq(llabs(b->arrival_ms - arrive_b), 1000);
+    cr_assert_eq(b->departure_ms, 0);
+    /* Back: T2 (chained) leaves B after the layover; its first stop gets the departure. */
+    const double back_at[] = {0, 1000, 2000}, back_dw[] = {1, 20, 30};
+    trace_make(&TR, back_at, back_dw, 3, 2000);
+    drive_trace(net, m, &mv, &v, net->trips[t2].shape, &TR, back_t0, &e);
+    cr_assert_eq(e.n, 6, "%d events in all", e.n);
+    cr_assert_eq(e.ev[3].trip, t2);
+    cr_assert_eq(e.ev[3].stop_index, 0);
+    cr_assert_eq(e.ev[3].arrival_ms, 0);
+    cr_assert_leq(llabs(e.ev[3].departure_ms - (back_t0 - T0_MS + truth_at(&TR, 30))), 1000);
+    cr_assert_eq(e.ev[5].stop_index, 2);
+    cr_assert_gt(e.ev[5].arrival_ms, 0);
+    buyt_matcher_free(m);
+    buyt_network_free(net);
+}

@@ -32,14 +32,14 @@
 #define LON0 105.85
 #define DAY_MS 1714496400000LL /* 2024-05-01 00:00 +07: the service day's noon - 12 h */
 #define BLOCK_M 400.0
-#define GRID_N 40        /* intersections per side: a 15.6 km square */
-#define ROUTE_BLOCKS 25  /* ~10 km per route */
+#define GRID_N 40       /* intersections per side: a 15.6 km square */
+#define ROUTE_BLOCKS 25 /* ~10 km per route */
 #define POINT_STEP_M 20.0
 #define HEADWAY_S 300
 #define FIRST_S (5 * 3600)
 #define LAST_S (22 * 3600)
 #define SIM_START_S (8 * 3600)
-#define TRIP_S (24 * 87)      /* first departure to last arrival */
+#define TRIP_S (24 * 87)         /* first departure to last arrival */
 #define CYCLE_S (16 * HEADWAY_S) /* out, layover, back, layover: 16 buses per route */
 
 static uint64_t rng_state = 0x853C49E6748FEA9Bull;
@@ -163,9 +163,13 @@ static void build_city(struct city *c, int n_routes)
                 k = ((k % (CYCLE_S / HEADWAY_S)) + CYCLE_S / HEADWAY_S) % (CYCLE_S / HEADWAY_S);
                 snprintf(block, sizeof block, "R%03d-B%02d", r, k);
                 snprintf(id, sizeof id, "R%03d-%d-%05d", r, dir, s);
-                struct buyt_network_trip_def d = {.trip_id = id, .route = route, .shape = sh,
-                                                  .block_id = block, .headsign = "",
-                                                  .direction_id = dir, .day_start_ms = DAY_MS};
+                struct buyt_network_trip_def d = {.trip_id = id,
+                                                  .route = route,
+                                                  .shape = sh,
+                                                  .block_id = block,
+                                                  .headsign = "",
+                                                  .direction_id = dir,
+                                                  .day_start_ms = DAY_MS};
                 uint32_t t;
                 check(buyt_network_add_trip(net, &d, &t), "add trip");
                 for (int b = 0; b < ROUTE_BLOCKS; b++) {
@@ -197,7 +201,7 @@ struct fleet {
     double *late_s;
     size_t n_fix;
     struct rawfix *fix;
-    uint8_t *wire;   /* every fix as a Telemetry message, back to back */
+    uint8_t *wire;    /* every fix as a Telemetry message, back to back */
     size_t *wire_off; /* n_fix + 1 */
 };
 
@@ -239,8 +243,8 @@ static uint32_t block_trip_at(const struct buyt_network *net, uint32_t first, do
     return t;
 }
 
-static void simulate(struct fleet *fl, const struct city *c, int n_routes, int n_veh,
-                     int seconds, double period_s)
+static void simulate(struct fleet *fl, const struct city *c, int n_routes, int n_veh, int seconds,
+                     double period_s)
 {
     const struct buyt_network *net = c->net;
     fl->n_veh = n_veh;
@@ -259,7 +263,8 @@ static void simulate(struct fleet *fl, const struct city *c, int n_routes, int n
     /* Vehicle i runs block i / n_routes of route i % n_routes, 30 s early to 2 min late. */
     for (int i = 0; i < n_veh; i++) {
         char id[32];
-        snprintf(id, sizeof id, "R%03d-B%02d", i % n_routes, (i / n_routes) % (CYCLE_S / HEADWAY_S));
+        snprintf(id, sizeof id, "R%03d-B%02d", i % n_routes,
+                 (i / n_routes) % (CYCLE_S / HEADWAY_S));
         uint32_t b = buyt_network_block_find(net, id);
         if (b == BUYT_NETWORK_NONE) {
             fprintf(stderr, "bench-matcher: no block %s\n", id);
@@ -287,8 +292,10 @@ static void simulate(struct fleet *fl, const struct city *c, int n_routes, int n
             buyt_geo_from_xy(&net->frame, x + (urand() - 0.5) * 8, y + (urand() - 0.5) * 8, &lat,
                              &lon);
             fl->fix[w++] = (struct rawfix){
-                .veh = (uint32_t)i, .t_ms = DAY_MS + (int64_t)llround(t * 1000),
-                .lat_e7 = buyt_deg_to_e7(lat), .lon_e7 = buyt_deg_to_e7(lon),
+                .veh = (uint32_t)i,
+                .t_ms = DAY_MS + (int64_t)llround(t * 1000),
+                .lat_e7 = buyt_deg_to_e7(lat),
+                .lon_e7 = buyt_deg_to_e7(lon),
                 .speed_cms = (uint32_t)lround(fmax(0, v + (urand() - 0.5) * 0.4) * 100),
                 .course_cdeg = (uint32_t)lround(h * 100) % 36000};
         }
@@ -311,8 +318,7 @@ static void simulate(struct fleet *fl, const struct city *c, int n_routes, int n
         fx.satellites = 11;
         fx.quality = BUYT__V1__FIX_QUALITY__FIX_QUALITY_GPS;
         fx.fields = BUYT__V1__FIX_FIELD__FIX_FIELD_SPEED | BUYT__V1__FIX_FIELD__FIX_FIELD_COURSE |
-                    BUYT__V1__FIX_FIELD__FIX_FIELD_HDOP |
-                    BUYT__V1__FIX_FIELD__FIX_FIELD_SATELLITES;
+                    BUYT__V1__FIX_FIELD__FIX_FIELD_HDOP | BUYT__V1__FIX_FIELD__FIX_FIELD_SATELLITES;
         Buyt__V1__Record rec = BUYT__V1__RECORD__INIT;
         rec.seq = k / (size_t)n_veh + 1;
         rec.time_ms = (uint64_t)r->t_ms;
@@ -424,13 +430,15 @@ static void run_range(const struct fleet *fl, struct buyt_matcher *m,
             }
         } else {
             const struct rawfix *r = &fl->fix[k];
-            d = (struct decoded){r->veh, r->t_ms, buyt_e7_to_deg(r->lat_e7),
-                                 buyt_e7_to_deg(r->lon_e7), r->speed_cms / 100.0,
+            d = (struct decoded){r->veh,
+                                 r->t_ms,
+                                 buyt_e7_to_deg(r->lat_e7),
+                                 buyt_e7_to_deg(r->lon_e7),
+                                 r->speed_cms / 100.0,
                                  r->course_cdeg / 100.0};
         }
         if (match) {
-            if (buyt_matcher_update(m, &veh[d.veh], d.t_ms, d.lat, d.lon, d.speed, d.course,
-                                    &res))
+            if (buyt_matcher_update(m, &veh[d.veh], d.t_ms, d.lat, d.lon, d.speed, d.course, &res))
                 out->errors++;
             else if (stops)
                 buyt_stopev_feed(net, &scfg, &sev[d.veh], &res, count_event, &out->events);
@@ -521,8 +529,10 @@ int main(int argc, char **argv)
         case 'w': warmup = atoi(optarg); break;
         case 'e': explicit_signin = true; break;
         default:
-            fprintf(stderr, "usage: %s [-v vehicles] [-r routes] [-s seconds] [-p period_s] "
-                            "[-w warmup_s] [-e]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s [-v vehicles] [-r routes] [-s seconds] [-p period_s] "
+                    "[-w warmup_s] [-e]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -568,8 +578,8 @@ int main(int argc, char **argv)
             buyt_stopev_vehicle_init(&sev[i]);
             if (explicit_signin)
                 check(buyt_matcher_assign_trip(
-                          m, &veh[i], block_trip_at(net, fl.first_trip[i],
-                                                    SIM_START_S - fl.late_s[i])),
+                          m, &veh[i],
+                          block_trip_at(net, fl.first_trip[i], SIM_START_S - fl.late_s[i])),
                       "sign-in");
         }
         bool full = pass == 1;

@@ -19,12 +19,11 @@ size_t buyt_grid_bytes(const struct buyt_grid *g)
 {
     size_t cells = g->cell_start ? (size_t)g->nx * g->ny + 1 : 0;
     size_t items = g->cell_start ? g->cell_start[(size_t)g->nx * g->ny] : 0;
-    return (g->n_shapes + 1) * sizeof(uint32_t) * (g->seg_base != NULL) +
-           cells * sizeof(uint32_t) + items * sizeof(uint32_t);
+    return (g->n_shapes + 1) * sizeof(uint32_t) * (g->seg_base != NULL) + cells * sizeof(uint32_t) +
+           items * sizeof(uint32_t);
 }
 
-static double dist2_point_segment(double px, double py, double ax, double ay, double bx,
-                                  double by)
+static double dist2_point_segment(double px, double py, double ax, double ay, double bx, double by)
 {
     double dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy;
     double t = len2 > 0 ? ((px - ax) * dx + (py - ay) * dy) / len2 : 0;
@@ -127,8 +126,8 @@ int buyt_grid_build(struct buyt_grid *g, const struct buyt_shape *shapes, uint32
     memcpy(cursor, g->cell_start, n_cells * sizeof *cursor);
     for (uint32_t s = 0; s < n_shapes; s++)
         for (uint32_t i = 0; i + 1 < shapes[s].n_pts; i++)
-            cover_segment(g, &shapes[s].pts[i], &shapes[s].pts[i + 1], g->seg_base[s] + i,
-                          cursor, g->items);
+            cover_segment(g, &shapes[s].pts[i], &shapes[s].pts[i + 1], g->seg_base[s] + i, cursor,
+                          g->items);
     free(cursor);
     return 0;
 nomem:
@@ -156,8 +155,10 @@ int buyt_grid_query(const struct buyt_grid *g, double x_m, double y_m, double ra
     *n = 0;
     if (!g->cell_start || g->n_shapes == 0 || !(radius_m >= 0))
         return 0;
-    double fx0 = (x_m - radius_m - g->x0_m) / g->cell_m, fx1 = (x_m + radius_m - g->x0_m) / g->cell_m;
-    double fy0 = (y_m - radius_m - g->y0_m) / g->cell_m, fy1 = (y_m + radius_m - g->y0_m) / g->cell_m;
+    double fx0 = (x_m - radius_m - g->x0_m) / g->cell_m,
+           fx1 = (x_m + radius_m - g->x0_m) / g->cell_m;
+    double fy0 = (y_m - radius_m - g->y0_m) / g->cell_m,
+           fy1 = (y_m + radius_m - g->y0_m) / g->cell_m;
     if (fx1 < 0 || fy1 < 0 || fx0 >= g->nx || fy0 >= g->ny)
         return 0;
     uint32_t cx0 = clamp_cell(fx0, g->nx), cx1 = clamp_cell(fx1, g->nx);
@@ -193,7 +194,8 @@ int buyt_grid_query(const struct buyt_grid *g, double x_m, double y_m, double ra
                 }
                 struct buyt_shape_proj p;
                 buyt_shape_project_segment(s, seg, x_m, y_m, &p);
-                hits[(*n)++] = (struct buyt_grid_hit){.shape = shape, .seg = seg,
+                hits[(*n)++] = (struct buyt_grid_hit){.shape = shape,
+                                                      .seg = seg,
                                                       .dist_m = (float)p.dist_m,
                                                       .lateral_m = (float)sqrt(d2)};
             }

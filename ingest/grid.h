@@ -15,8 +15,8 @@
 struct buyt_grid {
     const struct buyt_shape *shapes; /* borrowed; must outlive the grid */
     uint32_t n_shapes;
-    uint32_t *seg_base;   /* n_shapes + 1: global id of each shape's first segment */
-    double x0_m, y0_m;    /* south-west corner of cell (0, 0) */
+    uint32_t *seg_base; /* n_shapes + 1: global id of each shape's first segment */
+    double x0_m, y0_m;  /* south-west corner of cell (0, 0) */
     double cell_m;
     uint32_t nx, ny;
     uint32_t *cell_start; /* nx * ny + 1 offsets into items */

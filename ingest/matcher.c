@@ -21,8 +21,8 @@
 struct buyt_matcher {
     const struct buyt_network *net;
     struct buyt_matcher_config cfg;
-    uint32_t *claim;    /* per trip: vehicle_id running it, or NO_CLAIM */
-    int32_t *span_s;    /* per shape: longest first departure .. last departure of its trips */
+    uint32_t *claim; /* per trip: vehicle_id running it, or NO_CLAIM */
+    int32_t *span_s; /* per shape: longest first departure .. last departure of its trips */
 };
 
 static double dist_xy(double dx, double dy)
@@ -42,13 +42,27 @@ struct fix {
 void buyt_matcher_config_default(struct buyt_matcher_config *c)
 {
     *c = (struct buyt_matcher_config){
-        .search_radius_m = 60,  .off_route_m = 60,      .off_route_fixes = 3,
-        .on_route_fixes = 2,    .jitter_back_m = 30,    .window_margin_m = 50,
-        .max_speed_mps = 30,    .wrong_way_m = 50,      .stationary_mps = 1.0,
-        .heading_min_mps = 2.5, .early_s = 180,         .late_s = 1800,
-        .min_move_m = 100,      .min_fixes = 3,         .discriminate_m = 1000,
-        .ambiguity_m = 20,      .at_stop_m = 30,        .layover_radius_m = 150,
-        .block_max_gap_s = 3600, .lost_drop_s = 900,    .max_jump_mps = 70,
+        .search_radius_m = 60,
+        .off_route_m = 60,
+        .off_route_fixes = 3,
+        .on_route_fixes = 2,
+        .jitter_back_m = 30,
+        .window_margin_m = 50,
+        .max_speed_mps = 30,
+        .wrong_way_m = 50,
+        .stationary_mps = 1.0,
+        .heading_min_mps = 2.5,
+        .early_s = 180,
+        .late_s = 1800,
+        .min_move_m = 100,
+        .min_fixes = 3,
+        .discriminate_m = 1000,
+        .ambiguity_m = 20,
+        .at_stop_m = 30,
+        .layover_radius_m = 150,
+        .block_max_gap_s = 3600,
+        .lost_drop_s = 900,
+        .max_jump_mps = 70,
     };
 }
 
@@ -133,8 +147,7 @@ static double angle_diff_deg(double a, double b)
 
 /* Schedule deviation in seconds (+ late) of being at dist_m on `trip` at t_ms. Inside a stop's
  * scheduled dwell the bus is on time; waiting at the first stop is never early. */
-static double deviation_s(const struct buyt_matcher *m, uint32_t trip, double dist_m,
-                          int64_t t_ms)
+static double deviation_s(const struct buyt_matcher *m, uint32_t trip, double dist_m, int64_t t_ms)
 {
     const struct buyt_network_trip *tr = &m->net->trips[trip];
     double window;
@@ -206,8 +219,7 @@ void buyt_matcher_vehicle_reset(struct buyt_matcher *m, struct buyt_matcher_vehi
     buyt_matcher_vehicle_init(v, v->vehicle_id);
 }
 
-int buyt_matcher_assign_trip(struct buyt_matcher *m, struct buyt_matcher_vehicle *v,
-                             uint32_t trip)
+int buyt_matcher_assign_trip(struct buyt_matcher *m, struct buyt_matcher_vehicle *v, uint32_t trip)
 {
     if (trip >= m->net->n_trips || !m->net->trips[trip].valid)
         return BUYT_EINVAL;
@@ -294,15 +306,15 @@ static void add_point(struct buyt_matcher_result *res, int64_t t_ms, double dist
         memmove(res->points, res->points + 1, (BUYT_MATCHER_HISTORY - 1) * sizeof *res->points);
         res->n_points--;
     }
-    res->points[res->n_points++] = (struct buyt_matcher_point){
-        .time_ms = t_ms, .dist_m = (float)dist_m, .speed_mps = (float)speed_mps,
-        .stationary = stationary};
+    res->points[res->n_points++] = (struct buyt_matcher_point){.time_ms = t_ms,
+                                                               .dist_m = (float)dist_m,
+                                                               .speed_mps = (float)speed_mps,
+                                                               .stationary = stationary};
 }
 
 /* Monotone progress: forward moves are taken unless the bus stands and the move is within
  * jitter (static drift while parked); backward moves are never taken. */
-static double advance(const struct buyt_matcher *m, double cur_m, double along_m,
-                      bool stationary)
+static double advance(const struct buyt_matcher *m, double cur_m, double along_m, bool stationary)
 {
     if (along_m <= cur_m)
         return cur_m;
@@ -430,8 +442,7 @@ static void anchor(struct buyt_matcher *m, struct buyt_matcher_vehicle *v, const
 {
     double d = 0, off = NAN;
     query_hits(m, f, hs);
-    if (!isfinite(best_on_trip(m, v->trip, hs, f, &d, &off)) ||
-        off > m->cfg.off_route_m) {
+    if (!isfinite(best_on_trip(m, v->trip, hs, f, &d, &off)) || off > m->cfg.off_route_m) {
         count_off(m, v, f);
         return;
     }
@@ -517,8 +528,8 @@ static void update_hyps(const struct buyt_matcher *m, struct buyt_matcher_vehicl
         int64_t since = prev_ms - (int64_t)h->misses * (f->t_ms - prev_ms);
         project_near(m, h->trip, h->dist_m, since, f, &p);
         bool off = fabs(p.offset_m) > c->off_route_m;
-        bool wrong = !off && !isnan(f->heading_deg) &&
-                     angle_diff_deg(p.heading_deg, f->heading_deg) > 90;
+        bool wrong =
+            !off && !isnan(f->heading_deg) && angle_diff_deg(p.heading_deg, f->heading_deg) > 90;
         bool back = !off && !wrong && p.dist_m < h->dist_m - c->jitter_back_m;
         h->misses = off ? h->misses + 1 : 0;
         h->wrong_way = wrong ? h->wrong_way + 1 : 0;
@@ -537,8 +548,8 @@ static void update_hyps(const struct buyt_matcher *m, struct buyt_matcher_vehicl
         double dev = deviation_s(m, h->trip, h->dist_m, f->t_ms), cost;
         if (dev < -c->early_s || dev > c->late_s || v->hist_seq % RETIME_EVERY == 0 ||
             h->dist_m >= last_stop_dist(m, h->trip) - c->at_stop_m || !allowed(m, v, h->trip)) {
-            uint32_t t = best_trip_at(m, v, m->net->trips[h->trip].shape, h->dist_m, f->t_ms,
-                                      &cost);
+            uint32_t t =
+                best_trip_at(m, v, m->net->trips[h->trip].shape, h->dist_m, f->t_ms, &cost);
             if (t == BUYT_NETWORK_NONE) {
                 drop_hyp(v, i);
                 continue;
@@ -582,9 +593,12 @@ static void discover(const struct buyt_matcher *m, struct buyt_matcher_vehicle *
         }
         if (best_trip == BUYT_NETWORK_NONE)
             continue;
-        v->hyp[v->n_hyp++] = (struct buyt_matcher_hyp){
-            .trip = best_trip, .seq0 = v->hist_seq - 1, .dist_m = (float)best_d,
-            .dist0_m = (float)best_d, .sum_off_m = (float)best_off, .n_fixes = 1};
+        v->hyp[v->n_hyp++] = (struct buyt_matcher_hyp){.trip = best_trip,
+                                                       .seq0 = v->hist_seq - 1,
+                                                       .dist_m = (float)best_d,
+                                                       .dist0_m = (float)best_d,
+                                                       .sum_off_m = (float)best_off,
+                                                       .n_fixes = 1};
     }
 }
 
@@ -640,8 +654,11 @@ static void replay(struct buyt_matcher *m, struct buyt_matcher_vehicle *v,
     res->n_points = 0;
     for (uint32_t s = first; s < v->hist_seq; s++) {
         const struct buyt_matcher_fix *hf = hist_at(v, s);
-        struct fix f = {.t_ms = hf->time_ms, .x = hf->x_m, .y = hf->y_m,
-                        .speed_mps = hf->speed_mps, .heading_deg = NAN,
+        struct fix f = {.t_ms = hf->time_ms,
+                        .x = hf->x_m,
+                        .y = hf->y_m,
+                        .speed_mps = hf->speed_mps,
+                        .heading_deg = NAN,
                         .stationary = hf->speed_mps < m->cfg.stationary_mps};
         if (s > first) {
             struct buyt_shape_proj p;
@@ -692,8 +709,8 @@ static void acquire(struct buyt_matcher *m, struct buyt_matcher_vehicle *v, cons
 {
     update_hyps(m, v, f, prev_ms);
     /* New shapes only appear as the bus moves: search again after DISCOVER_EVERY_M. */
-    if (!f->stationary && (v->n_hyp == 0 || dist_xy(f->x - v->disc_x_m, f->y - v->disc_y_m) >=
-                                                DISCOVER_EVERY_M)) {
+    if (!f->stationary &&
+        (v->n_hyp == 0 || dist_xy(f->x - v->disc_x_m, f->y - v->disc_y_m) >= DISCOVER_EVERY_M)) {
         discover(m, v, f, hs);
         v->disc_x_m = (float)f->x;
         v->disc_y_m = (float)f->y;
@@ -710,8 +727,8 @@ static void acquire(struct buyt_matcher *m, struct buyt_matcher_vehicle *v, cons
 static void retime(struct buyt_matcher *m, struct buyt_matcher_vehicle *v, const struct fix *f,
                    struct buyt_matcher_result *res)
 {
-    if ((v->how != BUYT_MATCHER_HOW_AUTO && v->how != BUYT_MATCHER_HOW_SIGNIN) ||
-        !v->anchored || v->completed || v->off_route || v->hist_seq % RETIME_EVERY)
+    if ((v->how != BUYT_MATCHER_HOW_AUTO && v->how != BUYT_MATCHER_HOW_SIGNIN) || !v->anchored ||
+        v->completed || v->off_route || v->hist_seq % RETIME_EVERY)
         return;
     double cur = sched_cost_m(deviation_s(m, v->trip, v->dist_m, f->t_ms)), cost;
     if (cur < RETIME_MIN_COST_M)
@@ -784,9 +801,9 @@ static void fill_result(const struct buyt_matcher *m, const struct buyt_matcher_
         const struct buyt_matcher_config *c = &m->cfg;
         bool at_start = v->dist_m <= first_stop_dist(m, v->trip) + c->layover_radius_m &&
                         dist_to_stop(m, v->trip, 0, f) <= c->layover_radius_m;
-        bool at_end = (v->completed ||
-                       v->dist_m >= last_stop_dist(m, v->trip) - c->layover_radius_m) &&
-                      dist_to_stop(m, v->trip, t->n_stops - 1, f) <= c->layover_radius_m;
+        bool at_end =
+            (v->completed || v->dist_m >= last_stop_dist(m, v->trip) - c->layover_radius_m) &&
+            dist_to_stop(m, v->trip, t->n_stops - 1, f) <= c->layover_radius_m;
         res->layover = at_start || at_end;
     }
 }

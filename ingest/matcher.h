@@ -83,10 +83,10 @@ struct buyt_matcher_fix {
 /** A candidate (trip, progress) followed while unassigned (private to the matcher). */
 struct buyt_matcher_hyp {
     uint32_t trip;
-    uint32_t seq0;     /* history sequence number of its first fix */
-    float dist_m;      /* progress, monotone */
-    float dist0_m;     /* progress at its first fix */
-    float sum_off_m;   /* sum of lateral offsets of its fixes */
+    uint32_t seq0;   /* history sequence number of its first fix */
+    float dist_m;    /* progress, monotone */
+    float dist0_m;   /* progress at its first fix */
+    float sum_off_m; /* sum of lateral offsets of its fixes */
     uint16_t n_fixes;
     uint8_t misses, back, wrong_way;
 };
@@ -112,24 +112,24 @@ struct buyt_matcher_vehicle {
 
 /** The outcome of one fix. */
 struct buyt_matcher_result {
-    uint32_t trip;            /* assigned trip instance, or BUYT_NETWORK_NONE */
+    uint32_t trip; /* assigned trip instance, or BUYT_NETWORK_NONE */
     enum buyt_matcher_how how;
-    double dist_m;            /* progress along the trip's shape */
-    double offset_m;          /* this fix's lateral offset from the shape (+ left); NAN if none */
-    int32_t deviation_s;      /* schedule deviation at dist_m, + late; 0 while waiting at the
-                                 first stop before its departure */
-    uint32_t next_stop;       /* index in the trip's stops of the stop the bus is at or heading
-                                 to; n_stops after the last */
-    bool assigned_now;        /* the trip was (re)assigned by this fix */
-    bool progress_reset;      /* progress went backwards (re-anchored): restart stop tracking */
+    double dist_m;       /* progress along the trip's shape */
+    double offset_m;     /* this fix's lateral offset from the shape (+ left); NAN if none */
+    int32_t deviation_s; /* schedule deviation at dist_m, + late; 0 while waiting at the
+                            first stop before its departure */
+    uint32_t next_stop;  /* index in the trip's stops of the stop the bus is at or heading
+                            to; n_stops after the last */
+    bool assigned_now;   /* the trip was (re)assigned by this fix */
+    bool progress_reset; /* progress went backwards (re-anchored): restart stop tracking */
     bool off_route;
-    bool layover;             /* standing near the trip's first or last stop */
+    bool layover; /* standing near the trip's first or last stop */
     bool stationary;
-    bool completed;           /* reached the last stop; the trip stays reported while the bus
-                                 waits there */
-    uint32_t n_points;        /* progress samples produced by this fix (oldest first): usually
-                                 one; on a new assignment the remembered fixes since the
-                                 candidate appeared; none while off route */
+    bool completed;    /* reached the last stop; the trip stays reported while the bus
+                          waits there */
+    uint32_t n_points; /* progress samples produced by this fix (oldest first): usually
+                          one; on a new assignment the remembered fixes since the
+                          candidate appeared; none while off route */
     struct buyt_matcher_point points[BUYT_MATCHER_HISTORY];
 };
 
@@ -157,8 +157,7 @@ void buyt_matcher_vehicle_reset(struct buyt_matcher *m, struct buyt_matcher_vehi
 /** Driver sign-in with a trip: assigned at once (EXPLICIT), placed on its shape at the next
  *  fix near it. When it ends the vehicle follows the trip's block. Returns 0 or BUYT_EINVAL
  *  (unknown or invalid trip). */
-int buyt_matcher_assign_trip(struct buyt_matcher *m, struct buyt_matcher_vehicle *v,
-                             uint32_t trip);
+int buyt_matcher_assign_trip(struct buyt_matcher *m, struct buyt_matcher_vehicle *v, uint32_t trip);
 
 /** Driver sign-in with a route or a run (block): the matcher picks the trip among them as it
  *  would automatically (SIGNIN). Returns 0 or BUYT_EINVAL. */

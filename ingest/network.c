@@ -9,9 +9,9 @@
 #include <string.h>
 
 #define DEFAULT_GRID_CELL_M 200.0
-#define STOP_FAR_M 100.0       /* a stop this far from its shape is counted as suspicious */
-#define STOP_CANDIDATES 6      /* positions considered per stop when projecting a pattern */
-#define MIN_POINT_GAP_M 0.05   /* closer consecutive shape points are merged */
+#define STOP_FAR_M 100.0     /* a stop this far from its shape is counted as suspicious */
+#define STOP_CANDIDATES 6    /* positions considered per stop when projecting a pattern */
+#define MIN_POINT_GAP_M 0.05 /* closer consecutive shape points are merged */
 
 /* ---- string pool: chunks never move, so the strings' addresses are stable ---------------- */
 
@@ -160,6 +160,7 @@ struct buyt_network_priv {
     uint32_t n_raw_times, raw_times_cap;
     /* finished storage */
     struct buyt_shape *shapes;
+    struct buyt_shape *grid_shapes; /* shapes as the grid sees them: merged ones empty */
     const char **shape_ids;
     struct buyt_shape_pt *pts;
     struct buyt_network_pattern *patterns;
@@ -219,6 +220,7 @@ void buyt_network_free(struct buyt_network *net)
         free(p->stops);
         free(p->trips);
         free(p->shapes);
+        free(p->grid_shapes);
         free(p->shape_ids);
         free(p->pts);
         free(p->patterns);
@@ -243,8 +245,8 @@ static int can_add(const struct buyt_network *net, const char *id)
     return net && !net->finished && id && *id;
 }
 
-int buyt_network_add_route(struct buyt_network *net, const char *route_id,
-                           const char *short_name, int32_t type, uint32_t *idx)
+int buyt_network_add_route(struct buyt_network *net, const char *route_id, const char *short_name,
+                           int32_t type, uint32_t *idx)
 {
     if (!can_add(net, route_id))
         return BUYT_EINVAL;
@@ -257,8 +259,8 @@ int buyt_network_add_route(struct buyt_network *net, const char *route_id,
     const char *sn = pool_strdup(&p->pool, &p->pool_bytes, short_name ? short_name : "");
     if (!sn || strmap_add(&p->route_map, &p->pool, &p->pool_bytes, route_id))
         return BUYT_ENOMEM;
-    p->routes[i] = (struct buyt_network_route){.id = p->route_map.keys[i], .short_name = sn,
-                                               .type = type};
+    p->routes[i] =
+        (struct buyt_network_route){.id = p->route_map.keys[i], .short_name = sn, .type = type};
     net->n_routes = i + 1;
     if (idx)
         *idx = i;
@@ -279,8 +281,8 @@ int buyt_network_add_stop(struct buyt_network *net, const char *stop_id, const c
     const char *nm = pool_strdup(&p->pool, &p->pool_bytes, name ? name : "");
     if (!nm || strmap_add(&p->stop_map, &p->pool, &p->pool_bytes, stop_id))
         return BUYT_ENOMEM;
-    p->stops[i] = (struct buyt_network_stop){.id = p->stop_map.keys[i], .name = nm, .lat = lat,
-                                             .lon = lon};
+    p->stops[i] =
+        (struct buyt_network_stop){.id = p->stop_map.keys[i], .name = nm, .lat = lat, .lon = lon};
     net->n_stops = i + 1;
     if (idx)
         *idx = i;
@@ -302,8 +304,7 @@ int buyt_network_add_shape(struct buyt_network *net, const char *shape_id, uint3
     return 0;
 }
 
-int buyt_network_add_shape_point(struct buyt_network *net, uint32_t shape, double lat,
-                                 double lon)
+int buyt_network_add_shape_point(struct buyt_network *net, uint32_t shape, double lat, double lon)
 {
     if (!net || net->finished || shape >= net->priv->shape_map.n || !(fabs(lat) <= 90) ||
         !(fabs(lon) <= 180))
@@ -359,11 +360,16 @@ int buyt_network_add_trip(struct buyt_network *net, const struct buyt_network_tr
     const char *hs = pool_strdup(&p->pool, &p->pool_bytes, def->headsign ? def->headsign : "");
     if (!hs)
         return BUYT_ENOMEM;
-    p->trips[i] = (struct buyt_network_trip){
-        .id = p->trip_map.keys[id], .headsign = hs, .route = def->route, .shape = def->shape,
-        .pattern = BUYT_NETWORK_NONE, .block = block, .next_in_block = BUYT_NETWORK_NONE,
-        .same_id_next = BUYT_NETWORK_NONE, .day_start_ms = def->day_start_ms,
-        .direction = (int8_t)def->direction_id};
+    p->trips[i] = (struct buyt_network_trip){.id = p->trip_map.keys[id],
+                                             .headsign = hs,
+                                             .route = def->route,
+                                             .shape = def->shape,
+                                             .pattern = BUYT_NETWORK_NONE,
+                                             .block = block,
+                                             .next_in_block = BUYT_NETWORK_NONE,
+                                             .same_id_next = BUYT_NETWORK_NONE,
+                                             .day_start_ms = def->day_start_ms,
+                                             .direction = (int8_t)def->direction_id};
     net->n_trips = i + 1;
     net->trips = p->trips;
     if (idx)
@@ -415,8 +421,7 @@ uint32_t buyt_network_trip_find(const struct buyt_network *net, const char *trip
         return id;
     uint32_t best = BUYT_NETWORK_NONE;
     int64_t best_gap = INT64_MAX;
-    for (uint32_t t = p->trip_id_first[id]; t != BUYT_NETWORK_NONE;
-         t = p->trips[t].same_id_next) {
+    for (uint32_t t = p->trip_id_first[id]; t != BUYT_NETWORK_NONE; t = p->trips[t].same_id_next) {
         const struct buyt_network_trip *tr = &p->trips[t];
         int64_t start = tr->day_start_ms + (int64_t)tr->start_s * 1000;
         int64_t end = tr->day_start_ms + (int64_t)tr->end_s * 1000;
@@ -471,8 +476,8 @@ double buyt_network_trip_time_at(const struct buyt_network *net, uint32_t trip, 
     return tm[k - 1].departure_s + f * (tm[k].arrival_s - tm[k - 1].departure_s);
 }
 
-uint32_t buyt_network_trip_next_stop(const struct buyt_network *net, uint32_t trip,
-                                     double dist_m, double behind_m)
+uint32_t buyt_network_trip_next_stop(const struct buyt_network *net, uint32_t trip, double dist_m,
+                                     double behind_m)
 {
     const struct buyt_network_trip *t = &net->trips[trip];
     const struct buyt_network_pattern_stop *ps =
@@ -501,8 +506,8 @@ static int project_pattern(struct buyt_network *net, const struct buyt_shape *sh
                            struct buyt_network_pattern_stop *out)
 {
     const uint32_t K = STOP_CANDIDATES;
-    double *cd = malloc((size_t)n * K * sizeof *cd);  /* candidate distance along */
-    double *cl = malloc((size_t)n * K * sizeof *cl);  /* candidate lateral */
+    double *cd = malloc((size_t)n * K * sizeof *cd); /* candidate distance along */
+    double *cl = malloc((size_t)n * K * sizeof *cl); /* candidate lateral */
     double *cost = malloc((size_t)n * K * sizeof *cost);
     uint32_t *from = malloc((size_t)n * K * sizeof *from);
     uint32_t *nc = malloc((size_t)n * sizeof *nc);
@@ -771,12 +776,12 @@ static int finish_shapes(struct buyt_network *net, uint32_t *pts_cap)
     return 0;
 }
 
-
 /* State shared by the finishing steps. */
 struct fin {
     struct trip_rows tr;
-    struct raw_time *rt;  /* stop_times rows grouped by trip, by stop_sequence */
-    uint32_t *key_shape;  /* per trip: the shape part of its key in a seqmap */
+    struct raw_time *rt; /* stop_times rows grouped by trip, by stop_sequence */
+    uint32_t *key_shape; /* per trip: the shape part of its key in a seqmap */
+    uint32_t *canon;     /* per loaded shape: itself, or the identical shape it merged into */
     uint32_t n_pts, pts_cap, n_shapes, shapes_cap;
     uint32_t n_patterns, patterns_cap, n_pstops, pstops_cap;
 };
@@ -846,6 +851,62 @@ static int group_times(struct buyt_network *net, struct fin *f)
     return 0;
 }
 
+static uint32_t hash_points(const struct buyt_shape_pt *pts, uint32_t n)
+{
+    uint32_t h = 2166136261u;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t w[2];
+        memcpy(&w[0], &pts[i].x_m, 4);
+        memcpy(&w[1], &pts[i].y_m, 4);
+        h = ((h ^ w[0]) * 16777619u ^ w[1]) * 16777619u;
+    }
+    return h;
+}
+
+/* Some feeds give every trip its own shape_id for the same line (the Hanoi 2018 feed: 2,447
+ * shapes, 63 geometries). Copies would crowd the matcher's candidates and look like rivals
+ * that never part, so trips of a copy use the first shape with the same points. */
+static int merge_shapes(struct buyt_network *net, struct fin *f)
+{
+    struct buyt_network_priv *p = net->priv;
+    uint32_t n = p->shape_map.n, n_slots = 64;
+    while (n_slots < n * 2)
+        n_slots *= 2;
+    uint32_t *slot = calloc(n_slots, sizeof *slot), *canon = malloc((n + 1) * sizeof *canon);
+    if (!slot || !canon) {
+        free(slot);
+        free(canon);
+        return BUYT_ENOMEM;
+    }
+    for (uint32_t s = 0; s < n; s++) {
+        canon[s] = s;
+        const struct buyt_shape *a = &p->shapes[s];
+        if (a->n_pts < 2)
+            continue;
+        const struct buyt_shape_pt *ap = p->pts + (uintptr_t)a->pts;
+        for (uint32_t i = hash_points(ap, a->n_pts) & (n_slots - 1);; i = (i + 1) & (n_slots - 1)) {
+            if (!slot[i]) {
+                slot[i] = s + 1;
+                break;
+            }
+            const struct buyt_shape *b = &p->shapes[slot[i] - 1];
+            const struct buyt_shape_pt *bp = p->pts + (uintptr_t)b->pts;
+            if (b->n_pts == a->n_pts && memcmp(ap, bp, a->n_pts * sizeof *ap) == 0) {
+                canon[s] = slot[i] - 1;
+                net->stats.shapes_merged++;
+                break;
+            }
+        }
+    }
+    for (uint32_t t = 0; t < net->n_trips; t++)
+        if (p->trips[t].shape != BUYT_NETWORK_NONE)
+            p->trips[t].shape = canon[p->trips[t].shape];
+    free(slot);
+    free(f->canon);
+    f->canon = canon;
+    return 0;
+}
+
 /* Gives each valid trip without a usable shape one made of its stops' positions, shared by
  * the trips with the same stop list. */
 static int derive_shapes(struct buyt_network *net, struct fin *f)
@@ -856,16 +917,15 @@ static int derive_shapes(struct buyt_network *net, struct fin *f)
         return BUYT_ENOMEM;
     for (uint32_t t = 0; t < net->n_trips; t++) {
         struct buyt_network_trip *trip = &p->trips[t];
-        if (!trip->valid ||
-            (trip->shape != BUYT_NETWORK_NONE && p->shapes[trip->shape].n_pts > 1))
+        if (!trip->valid || (trip->shape != BUYT_NETWORK_NONE && p->shapes[trip->shape].n_pts > 1))
             continue;
         const struct raw_time *r = &f->rt[f->tr.first[t]];
         uint32_t n = f->tr.count[t];
         f->key_shape[t] = BUYT_NETWORK_NONE;
         uint32_t h = hash_seq(BUYT_NETWORK_NONE, r, n);
         int found;
-        uint32_t slot = seqmap_slot(&map, f->rt, &f->tr, f->key_shape, t, BUYT_NETWORK_NONE, h,
-                                    &found);
+        uint32_t slot =
+            seqmap_slot(&map, f->rt, &f->tr, f->key_shape, t, BUYT_NETWORK_NONE, h, &found);
         if (found) {
             trip->shape = map.slot_val[slot];
             continue;
@@ -885,7 +945,8 @@ static int derive_shapes(struct buyt_network *net, struct fin *f)
             p->pts[f->n_pts++] = (struct buyt_shape_pt){.x_m = st->x_m, .y_m = st->y_m};
         }
         p->shapes[f->n_shapes] = (struct buyt_shape){
-            .pts = (const void *)(uintptr_t)first, .n_pts = f->n_pts - first,
+            .pts = (const void *)(uintptr_t)first,
+            .n_pts = f->n_pts - first,
             .length_m = (float)buyt_shape_measure(&p->pts[first], f->n_pts - first)};
         map.slot_trip[slot] = t + 1;
         map.slot_hash[slot] = h;
@@ -1020,6 +1081,21 @@ static int index_trips(struct buyt_network *net)
     return 0;
 }
 
+/* The grid over the shapes, leaving out merged copies. */
+static int build_grid(struct buyt_network *net, const struct fin *f)
+{
+    struct buyt_network_priv *p = net->priv;
+    p->grid_shapes = malloc((f->n_shapes ? f->n_shapes : 1) * sizeof *p->grid_shapes);
+    if (!p->grid_shapes)
+        return BUYT_ENOMEM;
+    for (uint32_t s = 0; s < f->n_shapes; s++) {
+        p->grid_shapes[s] = p->shapes[s];
+        if (s < p->shape_map.n && f->canon[s] != s)
+            p->grid_shapes[s].n_pts = 0;
+    }
+    return buyt_grid_build(&net->grid, p->grid_shapes, f->n_shapes, p->opts.grid_cell_m);
+}
+
 int buyt_network_finish(struct buyt_network *net)
 {
     if (!net || net->finished)
@@ -1034,12 +1110,11 @@ int buyt_network_finish(struct buyt_network *net)
     f.n_shapes = f.shapes_cap = p->shape_map.n;
     for (uint32_t s = 0; s < f.n_shapes; s++)
         f.n_pts += p->shapes[s].n_pts;
-    if ((rc = derive_shapes(net, &f)) || (rc = build_patterns(net, &f)) ||
-        (rc = build_times(net, &f)))
+    if ((rc = merge_shapes(net, &f)) || (rc = derive_shapes(net, &f)) ||
+        (rc = build_patterns(net, &f)) || (rc = build_times(net, &f)))
         goto out;
     net->n_shapes = f.n_shapes;
-    if ((rc = index_trips(net)) ||
-        (rc = buyt_grid_build(&net->grid, p->shapes, f.n_shapes, p->opts.grid_cell_m)))
+    if ((rc = index_trips(net)) || (rc = build_grid(net, &f)))
         goto out;
     net->routes = p->routes;
     net->stops = p->stops;
@@ -1062,6 +1137,7 @@ out:
     free(f.tr.count);
     free(f.rt);
     free(f.key_shape);
+    free(f.canon);
     return rc;
 }
 
@@ -1070,7 +1146,7 @@ size_t buyt_network_bytes(const struct buyt_network *net)
     const struct buyt_network_priv *p = net->priv;
     size_t b = sizeof *net + sizeof *p + p->pool_bytes;
     b += (size_t)net->n_routes * sizeof *p->routes + (size_t)net->n_stops * sizeof *p->stops;
-    b += (size_t)net->n_shapes * (sizeof *p->shapes + sizeof *p->shape_ids);
+    b += (size_t)net->n_shapes * (2 * sizeof *p->shapes + sizeof *p->shape_ids);
     for (uint32_t s = 0; s < net->n_shapes; s++)
         b += (size_t)net->shapes[s].n_pts * sizeof(struct buyt_shape_pt);
     b += (size_t)net->n_patterns * sizeof *p->patterns;

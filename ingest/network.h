@@ -26,8 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BUYT_NETWORK_NONE UINT32_MAX    /* "no such index" */
-#define BUYT_NETWORK_NO_TIME INT32_MIN  /* a blank arrival/departure in stop_times.txt */
+#define BUYT_NETWORK_NONE UINT32_MAX   /* "no such index" */
+#define BUYT_NETWORK_NO_TIME INT32_MIN /* a blank arrival/departure in stop_times.txt */
 
 struct buyt_network_route {
     const char *id;         /* route_id */
@@ -63,8 +63,8 @@ struct buyt_network_time {
 struct buyt_network_trip {
     const char *id, *headsign;
     uint32_t route, shape, pattern;
-    uint32_t block;         /* index into net->block_ids, or NONE */
-    uint32_t first_time;    /* its stops' times are net->times[first_time .. + n_stops) */
+    uint32_t block;      /* index into net->block_ids, or NONE */
+    uint32_t first_time; /* its stops' times are net->times[first_time .. + n_stops) */
     uint32_t n_stops;
     uint32_t next_in_block; /* the block's next trip (same service day, by start time), NONE */
     uint32_t same_id_next;  /* next instance of the same trip_id (another day), NONE */
@@ -76,12 +76,13 @@ struct buyt_network_trip {
 
 /** What finishing found in the data (counted, not fatal). */
 struct buyt_network_stats {
-    uint32_t shapes_derived;      /* shapes made from stop positions (trip had no usable shape) */
-    uint32_t stops_far_from_shape;/* pattern stops projected more than 100 m from the shape */
-    uint32_t stops_out_of_order;  /* no monotone placement existed: placed greedily */
-    uint32_t times_interpolated;  /* blank arrival/departure filled by distance */
-    uint32_t times_reordered;     /* times decreasing along a trip, clamped */
-    uint32_t trips_invalid;       /* trips with fewer than two stops or no first/last time */
+    uint32_t shapes_derived;       /* shapes made from stop positions (trip had no usable shape) */
+    uint32_t shapes_merged;        /* shapes identical to an earlier one: its trips use that one */
+    uint32_t stops_far_from_shape; /* pattern stops projected more than 100 m from the shape */
+    uint32_t stops_out_of_order;   /* no monotone placement existed: placed greedily */
+    uint32_t times_interpolated;   /* blank arrival/departure filled by distance */
+    uint32_t times_reordered;      /* times decreasing along a trip, clamped */
+    uint32_t trips_invalid;        /* trips with fewer than two stops or no first/last time */
 };
 
 /** Building options. */
@@ -98,7 +99,8 @@ struct buyt_network {
     uint32_t n_routes;
     const struct buyt_network_stop *stops;
     uint32_t n_stops;
-    const struct buyt_shape *shapes; /* loaded shapes first, then derived ones */
+    const struct buyt_shape *shapes; /* loaded shapes first, then derived ones; a shape merged
+                                        into an identical one keeps its points, has no trips */
     const char *const *shape_ids;    /* derived shapes get "" */
     uint32_t n_shapes;
     const struct buyt_network_pattern *patterns;
@@ -122,12 +124,12 @@ struct buyt_network {
 /** A trip as the loader gives it. Strings are copied. */
 struct buyt_network_trip_def {
     const char *trip_id;
-    uint32_t route;           /* index from buyt_network_add_route */
-    uint32_t shape;           /* index from buyt_network_add_shape, or NONE: derived from stops */
-    const char *block_id;     /* NULL or "" if none */
-    const char *headsign;     /* NULL for none */
-    int direction_id;         /* 0, 1, or -1 unknown */
-    int64_t day_start_ms;     /* the service day's noon - 12 h, UTC Unix ms */
+    uint32_t route;       /* index from buyt_network_add_route */
+    uint32_t shape;       /* index from buyt_network_add_shape, or NONE: derived from stops */
+    const char *block_id; /* NULL or "" if none */
+    const char *headsign; /* NULL for none */
+    int direction_id;     /* 0, 1, or -1 unknown */
+    int64_t day_start_ms; /* the service day's noon - 12 h, UTC Unix ms */
 };
 
 /** Creates an empty network in the building phase. opts NULL: defaults. Returns 0 or
@@ -139,8 +141,8 @@ void buyt_network_free(struct buyt_network *net);
 
 /** Adds a route; *idx gets its index (may be NULL). Strings copied. Returns 0, BUYT_EINVAL
  *  (finished, NULL/empty id, or duplicate id), BUYT_ENOMEM. */
-int buyt_network_add_route(struct buyt_network *net, const char *route_id,
-                           const char *short_name, int32_t type, uint32_t *idx);
+int buyt_network_add_route(struct buyt_network *net, const char *route_id, const char *short_name,
+                           int32_t type, uint32_t *idx);
 
 /** Adds a stop at WGS-84 degrees. Same returns as add_route. */
 int buyt_network_add_stop(struct buyt_network *net, const char *stop_id, const char *name,
@@ -151,8 +153,7 @@ int buyt_network_add_shape(struct buyt_network *net, const char *shape_id, uint3
 
 /** Appends a point to a shape. The points of one shape must come in shape_pt_sequence order;
  *  points of different shapes may interleave. Returns 0, BUYT_EINVAL, BUYT_ENOMEM. */
-int buyt_network_add_shape_point(struct buyt_network *net, uint32_t shape, double lat,
-                                 double lon);
+int buyt_network_add_shape_point(struct buyt_network *net, uint32_t shape, double lat, double lon);
 
 /** Adds a trip instance. The same trip_id may be added once per service day. Returns 0,
  *  BUYT_EINVAL (bad reference, duplicate (trip_id, day)), BUYT_ENOMEM. */
@@ -196,8 +197,8 @@ double buyt_network_trip_time_at(const struct buyt_network *net, uint32_t trip, 
 /** Index (0-based, in the trip's stop list) of the first stop whose distance along the shape
  *  is greater than dist_m - behind_m, or n_stops if none: the stop the bus is at or heading
  *  to when it is dist_m along and a stop counts as left behind_m after it. */
-uint32_t buyt_network_trip_next_stop(const struct buyt_network *net, uint32_t trip,
-                                     double dist_m, double behind_m);
+uint32_t buyt_network_trip_next_stop(const struct buyt_network *net, uint32_t trip, double dist_m,
+                                     double behind_m);
 
 /** Distance along the trip's shape of its stop k (0-based). */
 static inline double buyt_network_trip_stop_dist(const struct buyt_network *net, uint32_t trip,

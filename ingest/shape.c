@@ -62,7 +62,10 @@ static void fill_proj(const struct buyt_shape *s, uint32_t seg, double t, double
     const struct buyt_shape_pt *a = &s->pts[seg];
     if (s->n_pts < 2) {
         double dx = px - a->x_m, dy = py - a->y_m;
-        *out = (struct buyt_shape_proj){.seg = 0, .dist_m = 0, .x_m = a->x_m, .y_m = a->y_m,
+        *out = (struct buyt_shape_proj){.seg = 0,
+                                        .dist_m = 0,
+                                        .x_m = a->x_m,
+                                        .y_m = a->y_m,
                                         .offset_m = sqrt(dx * dx + dy * dy)};
         return;
     }
@@ -80,8 +83,8 @@ static void fill_proj(const struct buyt_shape *s, uint32_t seg, double t, double
     out->heading_deg = buyt_shape_bearing_deg(dx, dy);
 }
 
-void buyt_shape_project_segment(const struct buyt_shape *s, uint32_t seg, double x_m,
-                                double y_m, struct buyt_shape_proj *out)
+void buyt_shape_project_segment(const struct buyt_shape *s, uint32_t seg, double x_m, double y_m,
+                                struct buyt_shape_proj *out)
 {
     double t = 0;
     if (s->n_pts >= 2)
@@ -89,9 +92,9 @@ void buyt_shape_project_segment(const struct buyt_shape *s, uint32_t seg, double
     fill_proj(s, seg, t, x_m, y_m, out);
 }
 
-int buyt_shape_project_directed(const struct buyt_shape *s, double x_m, double y_m,
-                                double from_m, double to_m, double course_deg,
-                                double wrong_way_m, struct buyt_shape_proj *out)
+int buyt_shape_project_directed(const struct buyt_shape *s, double x_m, double y_m, double from_m,
+                                double to_m, double course_deg, double wrong_way_m,
+                                struct buyt_shape_proj *out)
 {
     if (!s || s->n_pts == 0 || !(from_m <= to_m))
         return BUYT_EINVAL;

@@ -24,11 +24,11 @@ struct buyt_shape {
 
 /** Where a point falls on a shape. */
 struct buyt_shape_proj {
-    uint32_t seg;        /* segment index, 0 .. n_pts - 2 (0 for a one-point shape) */
-    double dist_m;       /* distance along the shape of the closest point */
-    double offset_m;     /* lateral offset: + left of the direction of travel, - right */
-    double x_m, y_m;     /* the closest point on the shape */
-    double heading_deg;  /* compass bearing of the segment, [0, 360), 0 = north, 90 = east */
+    uint32_t seg;       /* segment index, 0 .. n_pts - 2 (0 for a one-point shape) */
+    double dist_m;      /* distance along the shape of the closest point */
+    double offset_m;    /* lateral offset: + left of the direction of travel, - right */
+    double x_m, y_m;    /* the closest point on the shape */
+    double heading_deg; /* compass bearing of the segment, [0, 360), 0 = north, 90 = east */
 };
 
 /** Fills pts[i].dist_m with the cumulative distance from pts[0] and returns the total length.
@@ -50,13 +50,13 @@ int buyt_shape_project_window(const struct buyt_shape *s, double x_m, double y_m
 /** As buyt_shape_project_window, with a travel direction: segments whose direction is more
  *  than 90 degrees from course_deg cost wrong_way_m extra metres, so where two legs of a shape
  *  lie on the same road the one the bus is driving wins. course_deg NAN: no preference. */
-int buyt_shape_project_directed(const struct buyt_shape *s, double x_m, double y_m,
-                                double from_m, double to_m, double course_deg,
-                                double wrong_way_m, struct buyt_shape_proj *out);
+int buyt_shape_project_directed(const struct buyt_shape *s, double x_m, double y_m, double from_m,
+                                double to_m, double course_deg, double wrong_way_m,
+                                struct buyt_shape_proj *out);
 
 /** Projects (x, y) onto segment `seg` only (seg < n_pts - 1, or 0 for a one-point shape). */
-void buyt_shape_project_segment(const struct buyt_shape *s, uint32_t seg, double x_m,
-                                double y_m, struct buyt_shape_proj *out);
+void buyt_shape_project_segment(const struct buyt_shape *s, uint32_t seg, double x_m, double y_m,
+                                struct buyt_shape_proj *out);
 
 /** Index of the segment containing distance dist_m (clamped to the shape). */
 uint32_t buyt_shape_segment_at(const struct buyt_shape *s, double dist_m);

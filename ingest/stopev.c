@@ -16,8 +16,7 @@ void buyt_stopev_vehicle_init(struct buyt_stopev_vehicle *v)
 }
 
 int64_t buyt_stopev_cross_time(const struct buyt_matcher_point *a,
-                               const struct buyt_matcher_point *b, double target_m,
-                               int32_t gap_s)
+                               const struct buyt_matcher_point *b, double target_m, int32_t gap_s)
 {
     double d0 = a->dist_m, d1 = b->dist_m;
     double T = (double)(b->time_ms - a->time_ms) / 1000.0;
@@ -79,15 +78,18 @@ struct emitter {
     uint32_t count;
 };
 
-static void emit(struct emitter *e, const struct buyt_stopev_vehicle *v, uint32_t k,
-                 int64_t arr_ms, int64_t dep_ms, bool passed, bool gap)
+static void emit(struct emitter *e, const struct buyt_stopev_vehicle *v, uint32_t k, int64_t arr_ms,
+                 int64_t dep_ms, bool passed, bool gap)
 {
     const struct buyt_network_trip *t = &e->net->trips[v->trip];
-    struct buyt_stopev_event ev = {
-        .trip = v->trip, .stop_index = k,
-        .stop_sequence = e->net->times[t->first_time + k].stop_sequence,
-        .stop = buyt_network_trip_stop(e->net, v->trip, k), .arrival_ms = arr_ms,
-        .departure_ms = dep_ms, .passed = passed, .gap = gap};
+    struct buyt_stopev_event ev = {.trip = v->trip,
+                                   .stop_index = k,
+                                   .stop_sequence = e->net->times[t->first_time + k].stop_sequence,
+                                   .stop = buyt_network_trip_stop(e->net, v->trip, k),
+                                   .arrival_ms = arr_ms,
+                                   .departure_ms = dep_ms,
+                                   .passed = passed,
+                                   .gap = gap};
     if (arr_ms && dep_ms && !passed && !gap)
         ev.dwell_s = (int32_t)llround((double)(dep_ms - arr_ms) / 1000.0);
     e->count++;

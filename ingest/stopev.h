@@ -45,7 +45,7 @@ typedef void (*buyt_stopev_cb)(void *ctx, const struct buyt_stopev_event *ev);
 /** Per-vehicle detection state (fields private). */
 struct buyt_stopev_vehicle {
     uint32_t trip;
-    uint32_t next;       /* first stop of the trip not yet emitted */
+    uint32_t next; /* first stop of the trip not yet emitted */
     bool have_last, in_zone, arr_known, arr_gap, stopped;
     int64_t arr_ms;
     struct buyt_matcher_point last;
@@ -68,7 +68,6 @@ uint32_t buyt_stopev_feed(const struct buyt_network *net, const struct buyt_stop
  *  target <= b.dist): monotone cubic Hermite on the samples' speeds when both are known and
  *  the interval is at most gap_s, else linear. Exposed for tests and the bench. */
 int64_t buyt_stopev_cross_time(const struct buyt_matcher_point *a,
-                               const struct buyt_matcher_point *b, double target_m,
-                               int32_t gap_s);
+                               const struct buyt_matcher_point *b, double target_m, int32_t gap_s);
 
 #endif

@@ -74,8 +74,8 @@ Test(grid, grid_finds_segments_within_radius)
             for (uint32_t k = 0; k + 1 < N_PTS; k++)
                 if (seg_dist(&shapes[s], k, x, y) <= r)
                     expect++;
-        cr_assert_eq(n, expect, "query %d at (%.0f, %.0f) r %.0f: %zu hits, %zu expected", q, x,
-                     y, r, n, expect);
+        cr_assert_eq(n, expect, "query %d at (%.0f, %.0f) r %.0f: %zu hits, %zu expected", q, x, y,
+                     r, n, expect);
     }
     buyt_grid_close(&g);
 }
@@ -134,8 +134,8 @@ Test(grid, memory_is_compact_at_city_scale)
     cr_assert_eq(buyt_grid_build(&g, sh, NS, 200), 0);
     size_t segs = (size_t)NS * (NP - 1);
     /* About two cell entries per 20 m segment plus the cells: well under 16 bytes each. */
-    cr_assert_lt(buyt_grid_bytes(&g), segs * 16, "%zu bytes for %zu segments",
-                 buyt_grid_bytes(&g), segs);
+    cr_assert_lt(buyt_grid_bytes(&g), segs * 16, "%zu bytes for %zu segments", buyt_grid_bytes(&g),
+                 segs);
     buyt_grid_close(&g);
     free(all);
     free(sh);

@@ -76,7 +76,7 @@ Test(shape, windowed_projection_keeps_the_pass_near_previous_progress)
     cr_assert_float_eq(r.dist_m, 100, 1e-6); /* the whole shape: outbound is closer */
     cr_assert_eq(buyt_shape_project_window(&s, 100, 3, 850, 1008, &r), 0);
     cr_assert_float_eq(r.dist_m, 908, 1e-6); /* near the previous progress: the return leg */
-    cr_assert_float_eq(r.offset_m, 5, 1e-6);  /* westbound, point south of it: left */
+    cr_assert_float_eq(r.offset_m, 5, 1e-6); /* westbound, point south of it: left */
     cr_assert_eq(r.seg, 2);
     /* A window that ends mid-segment clamps inside it. */
     cr_assert_eq(buyt_shape_project_window(&s, 400, 0, 0, 250, &r), 0);

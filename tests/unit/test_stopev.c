@@ -37,8 +37,8 @@ static void street_make(struct street *s, const double *xs, int n)
         buyt_geo_from_xy(&tf, x, 0, &lat, &lon);
         cr_assert_eq(buyt_network_add_shape_point(s->net, sh, lat, lon), 0);
     }
-    struct buyt_network_trip_def d = {.trip_id = "t", .route = r, .shape = sh,
-                                      .direction_id = 0, .day_start_ms = DAY_MS};
+    struct buyt_network_trip_def d = {
+        .trip_id = "t", .route = r, .shape = sh, .direction_id = 0, .day_start_ms = DAY_MS};
     cr_assert_eq(buyt_network_add_trip(s->net, &d, &s->trip), 0);
     for (int k = 0; k < n; k++) {
         char id[16];
@@ -131,8 +131,8 @@ static void collect(void *ctx, const struct buyt_stopev_event *ev)
 }
 
 static void feed_point(const struct street *s, const struct buyt_stopev_config *cfg,
-                       struct buyt_stopev_vehicle *v, struct events *e, int64_t t_ms,
-                       double dist, double speed, bool completed)
+                       struct buyt_stopev_vehicle *v, struct events *e, int64_t t_ms, double dist,
+                       double speed, bool completed)
 {
     static struct buyt_matcher_result r;
     memset(&r, 0, sizeof r);
@@ -145,8 +145,8 @@ static void feed_point(const struct street *s, const struct buyt_stopev_config *
 
 /* Samples the trace every dt_s from phase_s (skipping [gap_from_s, gap_to_s)) straight into
  * the detector, as exact progress. */
-static void feed_trace(const struct street *s, const struct trace *tr, double dt_s,
-                       double phase_s, double gap_from_s, double gap_to_s, struct events *e)
+static void feed_trace(const struct street *s, const struct trace *tr, double dt_s, double phase_s,
+                       double gap_from_s, double gap_to_s, struct events *e)
 {
     struct buyt_stopev_config cfg;
     buyt_stopev_config_default(&cfg);
@@ -175,8 +175,8 @@ static const struct buyt_stopev_event *find(const struct events *e, uint32_t k)
 }
 
 /* Worst |error| in seconds of arrivals and departures against the truth (zones +-30 m). */
-static double worst_error_s(const struct street *s, const struct trace *tr,
-                            const struct events *e, bool *all_found)
+static double worst_error_s(const struct street *s, const struct trace *tr, const struct events *e,
+                            bool *all_found)
 {
     double worst = 0;
     *all_found = true;
@@ -187,9 +187,11 @@ static double worst_error_s(const struct street *s, const struct trace *tr,
             continue;
         }
         if (ev->arrival_ms)
-            worst = fmax(worst, fabs((double)(ev->arrival_ms - truth_at(tr, s->stop_x[k] - 30))) / 1000);
+            worst = fmax(worst,
+                         fabs((double)(ev->arrival_ms - truth_at(tr, s->stop_x[k] - 30))) / 1000);
         if (ev->departure_ms)
-            worst = fmax(worst, fabs((double)(ev->departure_ms - truth_at(tr, s->stop_x[k] + 30))) / 1000);
+            worst = fmax(worst,
+                         fabs((double)(ev->departure_ms - truth_at(tr, s->stop_x[k] + 30))) / 1000);
     }
     return worst;
 }
@@ -241,11 +243,11 @@ Test(stopev, first_stop_departs_and_last_stop_arrives)
     feed_trace(&s, &TR, 1, 0, 0, 0, &e);
     const struct buyt_stopev_event *first = find(&e, 0), *last = find(&e, 6);
     cr_assert(first && last);
-    cr_assert_eq(first->arrival_ms, 0);   /* the trip began inside the zone */
+    cr_assert_eq(first->arrival_ms, 0); /* the trip began inside the zone */
     cr_assert_gt(first->departure_ms, 0);
     cr_assert_eq(first->dwell_s, 0);
     cr_assert_gt(last->arrival_ms, 0);
-    cr_assert_eq(last->departure_ms, 0);  /* a terminal's departure is the next trip's */
+    cr_assert_eq(last->departure_ms, 0); /* a terminal's departure is the next trip's */
     cr_assert_not(last->passed);
     buyt_network_free(s.net);
 }
@@ -281,7 +283,8 @@ Test(stopev, dwell_is_departure_minus_arrival)
     feed_trace(&s, &TR, 1, 0.5, 0, 0, &e);
     const struct buyt_stopev_event *ev = find(&e, 2); /* 25 s standing at x = 1000 */
     cr_assert(ev);
-    double truth = (double)(truth_at(&TR, s.stop_x[2] + 30) - truth_at(&TR, s.stop_x[2] - 30)) / 1000;
+    double truth =
+        (double)(truth_at(&TR, s.stop_x[2] + 30) - truth_at(&TR, s.stop_x[2] - 30)) / 1000;
     cr_assert_gt(truth, 35); /* braking and pulling away inside the zone add to the 25 s */
     cr_assert_leq(fabs(ev->dwell_s - truth), 1.0, "dwell %d, truth %.1f", ev->dwell_s, truth);
     cr_assert_not(ev->passed);
@@ -412,8 +415,7 @@ static double noise(double amp)
     return ((double)(rng >> 11) / 9007199254740992.0 * 2 - 1) * amp;
 }
 
-static void through_matcher(const struct street *s, double dt_s, double phase_s,
-                            struct events *e)
+static void through_matcher(const struct street *s, double dt_s, double phase_s, struct events *e)
 {
     struct buyt_matcher *m;
     cr_assert_eq(buyt_matcher_new(s->net, NULL, &m), 0);
@@ -494,8 +496,12 @@ static struct buyt_network *shuttle(uint32_t *t1, uint32_t *t2)
         buyt_geo_from_xy(&tf, sx[k], sy[k], &lat, &lon);
         cr_assert_eq(buyt_network_add_stop(net, id, id, lat, lon, &st[k]), 0);
     }
-    struct buyt_network_trip_def d = {.trip_id = "T1", .route = r, .shape = se, .block_id = "B",
-                                      .direction_id = 0, .day_start_ms = DAY_MS};
+    struct buyt_network_trip_def d = {.trip_id = "T1",
+                                      .route = r,
+                                      .shape = se,
+                                      .block_id = "B",
+                                      .direction_id = 0,
+                                      .day_start_ms = DAY_MS};
     cr_assert_eq(buyt_network_add_trip(net, &d, t1), 0);
     d.trip_id = "T2";
     d.shape = sw;

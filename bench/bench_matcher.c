@@ -12,8 +12,8 @@
  *   - the pipeline: decode + match + stop events, split into the acquisition minutes and the
  *     steady state that follows.
  * Prints figures for docs/MATCHING.md. Usage:
- *   bench-matcher [-v vehicles=2000] [-r routes=150] [-s seconds=600] [-p period_s=1]
- *                 [-w warmup_s=180] [-e] (-e: explicit sign-in with the true trip) */
+ *   bench-matcher [-v vehicles=2000] [-r routes=150] [-s seconds=1200] [-p period_s=1]
+ *                 [-w warmup_s=300] [-e] (-e: explicit sign-in with the true trip) */
 #include "contract.h"
 #include "error.h"
 #include "geo.h"
@@ -517,7 +517,7 @@ static double arena_decode_rate(const struct fleet *fl, size_t n)
 
 int main(int argc, char **argv)
 {
-    int n_veh = 2000, n_routes = 150, seconds = 600, warmup = 180, opt;
+    int n_veh = 2000, n_routes = 150, seconds = 1200, warmup = 300, opt;
     double period = 1;
     bool explicit_signin = false;
     while ((opt = getopt(argc, argv, "v:r:s:p:w:e")) != -1) {

@@ -647,7 +647,8 @@ static void replay(struct buyt_matcher *m, struct buyt_matcher_vehicle *v,
                    const struct buyt_matcher_hyp *h, struct buyt_matcher_result *res)
 {
     uint32_t first = h->seq0;
-    if (v->hist_seq - first > BUYT_MATCHER_HISTORY)
+    bool forgotten = v->hist_seq - first > BUYT_MATCHER_HISTORY; /* its first fix is gone */
+    if (forgotten)
         first = v->hist_seq - BUYT_MATCHER_HISTORY;
     double d = h->dist0_m;
     int64_t since = hist_at(v, first)->time_ms;
@@ -660,8 +661,12 @@ static void replay(struct buyt_matcher *m, struct buyt_matcher_vehicle *v,
                         .speed_mps = hf->speed_mps,
                         .heading_deg = NAN,
                         .stationary = hf->speed_mps < m->cfg.stationary_mps};
-        if (s > first) {
-            struct buyt_shape_proj p;
+        struct buyt_shape_proj p;
+        if (s == first && forgotten) {
+            /* Somewhere between where the hypothesis began and where it is now. */
+            buyt_shape_project_window(trip_shape(m, h->trip), f.x, f.y, h->dist0_m, h->dist_m, &p);
+            d = p.dist_m;
+        } else if (s > first) {
             project_near(m, h->trip, d, since, &f, &p);
             if (fabs(p.offset_m) <= m->cfg.off_route_m) {
                 d = advance(m, d, p.dist_m, f.stationary);
@@ -766,6 +771,10 @@ static void after_end(struct buyt_matcher *m, struct buyt_matcher_vehicle *v, co
         set_trip(m, v, next, BUYT_MATCHER_HOW_BLOCK, f->t_ms);
         res->assigned_now = true;
         return;
+    }
+    if (v->constraint_kind == BUYT_MATCHER_TRIP) { /* the driver's trip is over: its route */
+        v->constraint_kind = BUYT_MATCHER_ROUTE;
+        v->constraint = t->route;
     }
     if (dist_to_stop(m, v->trip, t->n_stops - 1, f) > m->cfg.layover_radius_m)
         release(m, v);

@@ -146,8 +146,9 @@ int buyt_matcher_new(const struct buyt_network *net, const struct buyt_matcher_c
 /** Frees the matcher. NULL is a no-op. Vehicle states must not be used with it afterwards. */
 void buyt_matcher_free(struct buyt_matcher *m);
 
-/** Initialises a vehicle state: unassigned, automatic. vehicle_id must be unique among the
- *  vehicles of one matcher (it marks the trips the vehicle claims). */
+/** Initialises a vehicle state: unassigned, automatic. vehicle_id (< UINT32_MAX) must be
+ *  unique among the vehicles of one matcher: it marks the trips the vehicle claims, so that
+ *  automatic matching gives a trip to one vehicle only. */
 void buyt_matcher_vehicle_init(struct buyt_matcher_vehicle *v, uint32_t vehicle_id);
 
 /** Forgets the vehicle's assignment, sign-in and history and releases its trip claim. Call it
@@ -155,7 +156,8 @@ void buyt_matcher_vehicle_init(struct buyt_matcher_vehicle *v, uint32_t vehicle_
 void buyt_matcher_vehicle_reset(struct buyt_matcher *m, struct buyt_matcher_vehicle *v);
 
 /** Driver sign-in with a trip: assigned at once (EXPLICIT), placed on its shape at the next
- *  fix near it. When it ends the vehicle follows the trip's block. Returns 0 or BUYT_EINVAL
+ *  fix near it, kept through detours and waits. When it ends the vehicle follows the trip's
+ *  block (BLOCK), or without one is matched among the trip's route. Returns 0 or BUYT_EINVAL
  *  (unknown or invalid trip). */
 int buyt_matcher_assign_trip(struct buyt_matcher *m, struct buyt_matcher_vehicle *v, uint32_t trip);
 

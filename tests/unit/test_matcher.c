@@ -104,7 +104,10 @@ struct sim {
         int how;
         double dist_m, truth_m;
         int32_t dev_s;
-        bool off, layover, completed, stationary;
+        bool off, layover, completed, stationary, assigned_now;
+        uint32_t n_points;
+        int64_t p0_t_ms; /* the first progress point of the result */
+        double p0_dist_m;
     } log[LOG_MAX];
 };
 
@@ -163,6 +166,10 @@ static int fix_ll(struct sim *s, double lat, double lon, double speed, double co
         s->log[s->n].layover = s->r.layover;
         s->log[s->n].completed = s->r.completed;
         s->log[s->n].stationary = s->r.stationary;
+        s->log[s->n].assigned_now = s->r.assigned_now;
+        s->log[s->n].n_points = s->r.n_points;
+        s->log[s->n].p0_t_ms = s->r.n_points ? s->r.points[0].time_ms : 0;
+        s->log[s->n].p0_dist_m = s->r.n_points ? s->r.points[0].dist_m : NAN;
         s->n++;
     }
     return rc;
@@ -768,6 +775,23 @@ Test(matcher, reassigns_to_the_next_trip_without_a_block)
     buyt_network_free(sh.net);
 }
 
+Test(matcher, explicit_trip_ends_then_its_route_is_followed)
+{
+    struct shuttle sh;
+    shuttle_make(&sh, NULL);
+    struct sim *s = sim_new(sh.net, 1, DAY_MS + H(8, 0) * 1000LL);
+    cr_assert_eq(buyt_matcher_assign_trip(s->m, &s->v, sh.t1), 0);
+    drive(s, sh.se, 0, 2000, 8, 1, 3, 0);
+    cr_assert(s->r.completed);
+    stand(s, 2000, 5, 300, 5, 3, 0.3);
+    s->t_ms = DAY_MS + H(8, 10) * 1000LL;
+    drive(s, sh.sw, 0, 600, 8, 1, 3, 0);
+    cr_assert_eq(s->r.trip, sh.t2);
+    cr_assert_eq(s->r.how, BUYT_MATCHER_HOW_SIGNIN); /* chosen among the driver's route */
+    sim_free(s, true);
+    buyt_network_free(sh.net);
+}
+
 Test(matcher, long_first_stop_dwell_keeps_assignment)
 {
     struct shuttle sh;
@@ -936,6 +960,15 @@ Test(matcher, sign_in_route_restricts_the_choice)
     drive(o, s1, 956.67, 1300, 6.67, 1, 3, 0);
     cr_assert(o->r.trip == t1 || o->r.trip == t2);
     cr_assert_eq(o->r.how, BUYT_MATCHER_HOW_AUTO);
+    /* The assignment replays the remembered fixes (the candidate began 150 fixes earlier,
+     * more than are kept): the oldest kept one is placed where the bus was, not at 0. */
+    int k = 0;
+    while (!o->log[k].assigned_now)
+        k++;
+    cr_assert_eq(o->log[k].n_points, BUYT_MATCHER_HISTORY);
+    double truth = (double)(o->log[k].p0_t_ms - (DAY_MS + H(8, 0) * 1000LL)) / 1000 * 6.67;
+    cr_assert_float_eq(o->log[k].p0_dist_m, truth, 15, "%.0f m, truth %.0f m", o->log[k].p0_dist_m,
+                       truth);
     sim_free(o, false);
     sim_free(s, true);
     buyt_network_free(net);

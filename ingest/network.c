@@ -371,7 +371,6 @@ int buyt_network_add_trip(struct buyt_network *net, const struct buyt_network_tr
                                              .day_start_ms = def->day_start_ms,
                                              .direction = (int8_t)def->direction_id};
     net->n_trips = i + 1;
-    net->trips = p->trips;
     if (idx)
         *idx = i;
     return 0;
@@ -528,13 +527,9 @@ static int project_pattern(struct buyt_network *net, const struct buyt_shape *sh
                 buyt_shape_project_segment(sh, j + 1, st->x_m, st->y_m, &next);
             double lat = fabs(cur.offset_m);
             double next_lat = j + 1 < nseg ? fabs(next.offset_m) : INFINITY;
-            if (lat <= prev_lat && lat < next_lat) {
-                /* Local minimum: keep the K closest, sorted by lateral distance. */
-                uint32_t m = nc[i] < K ? nc[i]++ : K;
-                if (m == K && lat >= l[K - 1])
-                    goto skip;
-                if (m == K)
-                    m = K - 1;
+            /* A local minimum: keep the K closest, sorted by lateral distance. */
+            if (lat <= prev_lat && lat < next_lat && (nc[i] < K || lat < l[K - 1])) {
+                uint32_t m = nc[i] < K ? nc[i]++ : K - 1;
                 while (m > 0 && l[m - 1] > lat) {
                     l[m] = l[m - 1];
                     d[m] = d[m - 1];
@@ -543,7 +538,6 @@ static int project_pattern(struct buyt_network *net, const struct buyt_shape *sh
                 l[m] = lat;
                 d[m] = cur.dist_m;
             }
-        skip:
             prev_lat = lat;
             cur = next;
         }

@@ -8,6 +8,7 @@
 #include "topics.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +147,21 @@ int buyt_engine_init(struct buyt_engine *e, uv_loop_t *loop, const struct buyt_e
     rc = load_vehicles(e, err, errlen);
     if (!rc)
         rc = load_spool_progress(e, err, errlen);
+    buyt_stopev_config_default(&e->stopev_cfg);
+    if (!rc) {
+        PGconn *c = PQconnectdb(cfg->conninfo);
+        struct buyt_network *net = NULL;
+        struct buyt_netload_info info;
+        if (PQstatus(c) != CONNECTION_OK) {
+            snprintf(err, errlen, "connecting to PostgreSQL: %s", PQerrorMessage(c));
+            rc = BUYT_EDB;
+        } else {
+            rc = buyt_netload(c, buyt_wall_ms(), -1, 1, &net, &info, err, errlen);
+        }
+        PQfinish(c);
+        if (!rc)
+            buyt_engine_set_network(e, net, &info);
+    }
     if (!rc)
         BUYT_INFO("engine", "msg=\"state loaded\" agency=%s vehicles=%u", cfg->agency,
                   e->vehicles.n);
@@ -303,6 +319,148 @@ static void position_of(const Buyt__V1__Fix *f, int32_t *lat, int32_t *lon)
     *lon = has ? f->lon_e7 : BUYT_BATCH_NULL_I32;
 }
 
+/* ------------------------------------------------------------------ matching */
+
+static void apply_signin(struct buyt_engine *e, struct buyt_vehicle *v, int64_t time_ms)
+{
+    if (!e->matcher)
+        return;
+    if (v->signin_trip[0]) {
+        uint32_t t = buyt_network_trip_find(e->net, v->signin_trip, time_ms);
+        if (t != BUYT_NETWORK_NONE && !buyt_matcher_assign_trip(e->matcher, &v->mv, t))
+            return;
+    }
+    if (v->signin_run[0]) {
+        uint32_t b = buyt_network_block_find(e->net, v->signin_run);
+        if (b != BUYT_NETWORK_NONE && !buyt_matcher_assign_block(e->matcher, &v->mv, b))
+            return;
+    }
+    if (v->signin_route[0]) {
+        uint32_t r = buyt_network_route_find(e->net, v->signin_route);
+        if (r != BUYT_NETWORK_NONE)
+            buyt_matcher_assign_route(e->matcher, &v->mv, r);
+    }
+}
+
+void buyt_engine_set_network(struct buyt_engine *e, struct buyt_network *net,
+                             const struct buyt_netload_info *info)
+{
+    struct buyt_matcher *m = NULL;
+    if (net) {
+        struct buyt_matcher_config mc;
+        buyt_matcher_config_default(&mc);
+        if (buyt_matcher_new(net, &mc, &m)) {
+            BUYT_ERROR("engine", "msg=\"matcher allocation failed; keeping the old network\"");
+            buyt_network_free(net);
+            e->stats.network_load_failures++;
+            return;
+        }
+    }
+    buyt_matcher_free(e->matcher);
+    buyt_network_free(e->net);
+    e->net = net;
+    e->matcher = m;
+    if (info)
+        e->net_info = *info;
+    e->stats.network_loads++;
+    for (uint32_t i = 0; i < e->vehicles.n; i++) {
+        struct buyt_vehicle *v = &e->vehicles.v[i];
+        buyt_matcher_vehicle_init(&v->mv, (uint32_t)v->db_id);
+        buyt_stopev_vehicle_init(&v->sv);
+        v->trip = BUYT_NETWORK_NONE;
+        v->off_route = v->layover = v->completed = false;
+        apply_signin(e, v, v->last_fix_ms ? v->last_fix_ms : buyt_wall_ms());
+    }
+    if (net)
+        BUYT_INFO("engine", "msg=\"network loaded\" feed_version=%d timezone=%s days=%s..%s"
+                  " routes=%u stops=%u shapes=%u trips=%u load_ms=%.0f",
+                  e->net_info.feed_version, e->net_info.timezone, e->net_info.first_day,
+                  e->net_info.last_day, net->n_routes, net->n_stops, net->n_shapes, net->n_trips,
+                  e->net_info.load_ms);
+}
+
+struct stopev_ctx {
+    struct buyt_engine *e;
+    struct buyt_vehicle *v;
+};
+
+static int32_t unix_day(int64_t ms) { return (int32_t)(ms / 86400000); }
+
+static void on_stop_event(void *arg, const struct buyt_stopev_event *ev)
+{
+    struct stopev_ctx *c = arg;
+    const struct buyt_network *net = c->e->net;
+    const struct buyt_network_trip *t = &net->trips[ev->trip];
+    const struct buyt_network_time *tm = &net->times[t->first_time + ev->stop_index];
+    /* The service date is the local date of the day's noon: within +-12 h of UTC noon. */
+    struct buyt_batch_stop_event row = {
+        .service_day = unix_day(t->day_start_ms + 12 * 3600 * 1000),
+        .trip_id = t->id,
+        .stop_id = net->stops[ev->stop].id,
+        .route_id = net->routes[t->route].id,
+        .stop_sequence = (int32_t)ev->stop_sequence,
+        .vehicle = c->v->db_id,
+        .arrival_ms = ev->arrival_ms ? ev->arrival_ms : -1,
+        .departure_ms = ev->departure_ms ? ev->departure_ms : -1,
+        .scheduled_arrival_ms = t->day_start_ms + (int64_t)tm->arrival_s * 1000,
+        .passed = ev->passed,
+    };
+    buyt_batch_add_stop_event(&c->e->batch, &row);
+    c->e->stats.stop_events++;
+    c->e->stats.stop_events_passed += ev->passed;
+}
+
+/* Runs the newest fix of a vehicle through the matcher and the stop-event detector. */
+static void match_fix(struct buyt_engine *e, struct buyt_vehicle *v, const Buyt__V1__Record *r)
+{
+    if (!e->matcher)
+        return;
+    const Buyt__V1__Fix *f = r->fix;
+    double speed = (f->fields & BUYT__V1__FIX_FIELD__FIX_FIELD_SPEED) ? f->speed_cms / 100.0 : NAN;
+    double course =
+        (f->fields & BUYT__V1__FIX_FIELD__FIX_FIELD_COURSE) ? f->course_cdeg / 100.0 : NAN;
+    struct buyt_matcher_result *res = &e->mres;
+    if (buyt_matcher_update(e->matcher, &v->mv, (int64_t)r->time_ms, buyt_e7_to_deg(f->lat_e7),
+                            buyt_e7_to_deg(f->lon_e7), speed, course, res)) {
+        e->stats.fixes_refused++; /* stale or an impossible jump: stored, not matched */
+        return;
+    }
+    v->trip = res->trip;
+    v->matched_ms = (int64_t)r->time_ms;
+    if (res->trip == BUYT_NETWORK_NONE) {
+        e->stats.fixes_unmatched++;
+        v->off_route = res->off_route;
+        return;
+    }
+    e->stats.fixes_matched++;
+    e->stats.assignments += res->assigned_now;
+    e->stats.off_route_fixes += res->off_route;
+    v->how = (uint8_t)res->how;
+    v->off_route = res->off_route;
+    v->layover = res->layover;
+    v->completed = res->completed;
+    v->deviation_s = res->deviation_s;
+    v->dist_m = (float)res->dist_m;
+    v->next_stop = res->next_stop;
+    struct stopev_ctx c = {e, v};
+    buyt_stopev_feed(e->net, &e->stopev_cfg, &v->sv, res, on_stop_event, &c);
+}
+
+static void driver_event(struct buyt_engine *e, struct buyt_vehicle *v,
+                         const Buyt__V1__DriverEvent *d, int64_t time_ms)
+{
+    if (d->kind == BUYT__V1__DRIVER_EVENT_KIND__DRIVER_EVENT_SIGN_IN) {
+        snprintf(v->signin_trip, sizeof v->signin_trip, "%s", d->trip_id ? d->trip_id : "");
+        snprintf(v->signin_route, sizeof v->signin_route, "%s", d->route_id ? d->route_id : "");
+        snprintf(v->signin_run, sizeof v->signin_run, "%s", d->run_id ? d->run_id : "");
+        apply_signin(e, v, time_ms);
+    } else if (d->kind == BUYT__V1__DRIVER_EVENT_KIND__DRIVER_EVENT_SIGN_OUT) {
+        v->signin_trip[0] = v->signin_route[0] = v->signin_run[0] = '\0';
+        if (e->matcher)
+            buyt_matcher_unassign(e->matcher, &v->mv);
+    }
+}
+
 static void store_fix(struct buyt_engine *e, struct buyt_vehicle *v, const Buyt__V1__Record *r)
 {
     const Buyt__V1__Fix *f = r->fix;
@@ -322,6 +480,11 @@ static void store_fix(struct buyt_engine *e, struct buyt_vehicle *v, const Buyt_
         v->lon_e7 = f->lon_e7;
         v->speed_cms = speed >= 0 ? (uint32_t)speed : 0;
         v->course_cdeg = f->course_cdeg;
+        match_fix(e, v, r);
+    } else {
+        /* A replayed fix older than one already matched: stored, not re-matched (matching
+         * and stop events follow GNSS time forward). */
+        e->stats.fixes_late++;
     }
 }
 
@@ -347,6 +510,7 @@ static void store_record(struct buyt_engine *e, struct buyt_vehicle *v, const Bu
         buyt_batch_add_driver_event(&e->batch, t, v->db_id, seq, (int16_t)d->kind, lat, lon,
                                     d->driver_id, d->card_id.data, d->card_id.len, d->route_id,
                                     d->trip_id, d->run_id);
+        driver_event(e, v, d, t);
         break;
     }
     case BUYT__V1__RECORD__BODY_DOOR_EVENT: {
@@ -606,6 +770,10 @@ void buyt_engine_stop(struct buyt_engine *e, void (*stopped)(void *arg), void *a
 
 void buyt_engine_close(struct buyt_engine *e)
 {
+    buyt_matcher_free(e->matcher);
+    buyt_network_free(e->net);
+    e->matcher = NULL;
+    e->net = NULL;
     buyt_batch_close(&e->batch);
     buyt_vehicles_close(&e->vehicles);
     free(e->touched);

@@ -12,6 +12,10 @@
 
 #include "batch.h"
 #include "contract.h"
+#include "matcher.h"
+#include "netload.h"
+#include "network.h"
+#include "stopev.h"
 #include "mqtt.h"
 #include "pgwriter.h"
 #include "vehicles.h"
@@ -47,6 +51,9 @@ struct buyt_ingest_stats {
     uint64_t batches_sealed, spool_errors, spool_bytes;
     uint64_t batches_committed, batches_quarantined, rows_committed;
     uint64_t acks_published, ack_publish_failed;
+    uint64_t fixes_matched, fixes_unmatched, fixes_late, fixes_refused; /* matcher outcomes */
+    uint64_t assignments, stop_events, stop_events_passed, off_route_fixes;
+    uint64_t network_loads, network_load_failures;
 };
 
 struct buyt_engine {
@@ -67,6 +74,11 @@ struct buyt_engine {
     void *stopped_arg;
     uint64_t stop_deadline;
     struct buyt_ingest_stats stats;
+    struct buyt_network *net;     /* NULL until a feed is loaded */
+    struct buyt_netload_info net_info;
+    struct buyt_matcher *matcher;
+    struct buyt_stopev_config stopev_cfg;
+    struct buyt_matcher_result mres; /* scratch: one result at a time (512 B of points) */
     uint8_t *scratch;             /* packed bad records for `rejects` */
     size_t scratch_cap;
 };
@@ -84,6 +96,11 @@ int buyt_engine_start(struct buyt_engine *e);
  *  benchmark can drive the engine without a broker. `retained` as delivered by MQTT. */
 void buyt_engine_handle(struct buyt_engine *e, const char *topic, const void *payload, size_t len,
                         bool retained, int64_t recv_ms);
+
+/** Replaces the network (and matcher) with `net` (takes ownership; NULL keeps none): every
+ *  vehicle's matching state is reset and a driver's sign-in choice re-applied. Loop thread. */
+void buyt_engine_set_network(struct buyt_engine *e, struct buyt_network *net,
+                             const struct buyt_netload_info *info);
 
 /** SIGHUP: adds vehicles registered since start (one blocking query on the loop, ~ms for a
  *  city's fleet). Returns 0 or BUYT_EDB (logged; the engine keeps running). */

@@ -208,7 +208,10 @@ static enum commit_result commit_batch(struct buyt_pgwriter *w, const struct buy
     }
     /* Stop events are re-detected when a fix arrives late: the newest observation wins. */
     if (b->rows[BUYT_TBL_STOP_EVENTS] &&
-        !exec_ok(w->conn, "INSERT INTO stop_events SELECT * FROM buyt_stop_events_in"
+        !exec_ok(w->conn, "INSERT INTO stop_events"
+                          " SELECT DISTINCT ON (service_date, trip_id, stop_sequence) *"
+                          " FROM buyt_stop_events_in"
+                          " ORDER BY service_date, trip_id, stop_sequence, ctid DESC"
                           " ON CONFLICT (service_date, trip_id, stop_sequence) DO UPDATE SET"
                           " arrival = EXCLUDED.arrival, departure = EXCLUDED.departure,"
                           " passed = EXCLUDED.passed, vehicle = EXCLUDED.vehicle"))

@@ -95,6 +95,9 @@ int buyt_vehicles_add(struct buyt_vehicles *vs, const char *id, int32_t db_id,
     v->accepted = *stored;
     v->acked = stored->base;
     v->index = vs->n;
+    buyt_matcher_vehicle_init(&v->mv, (uint32_t)db_id);
+    buyt_stopev_vehicle_init(&v->sv);
+    v->trip = BUYT_NETWORK_NONE;
     vs->by_db[db_id] = vs->n + 1;
     vs->n++;
     if (vs->n * 2 > vs->nslots)

@@ -4,7 +4,9 @@
 #ifndef BUYT_VEHICLES_H
 #define BUYT_VEHICLES_H
 
+#include "matcher.h"
 #include "seqset.h"
+#include "stopev.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,6 +24,18 @@ struct buyt_vehicle {
     int32_t lat_e7, lon_e7;      /* newest fix */
     uint32_t speed_cms, course_cdeg;
     uint32_t index;              /* position in the registry array */
+    /* Matching (matcher.h, stopev.h): state and the latest result, for boards and the API. */
+    struct buyt_matcher_vehicle mv;
+    struct buyt_stopev_vehicle sv;
+    uint32_t trip;               /* assigned trip instance, BUYT_NETWORK_NONE if none */
+    uint8_t how;                 /* enum buyt_matcher_how */
+    bool off_route, layover, completed;
+    int32_t deviation_s;         /* + late */
+    float dist_m;                /* progress along the trip's shape */
+    uint32_t next_stop;          /* index in the trip's stops */
+    int64_t matched_ms;          /* GNSS time of the fix this result is from */
+    char signin_trip[64], signin_route[64], signin_run[64]; /* driver's choice, re-applied
+                                                                after a network reload */
 };
 
 struct buyt_vehicles {

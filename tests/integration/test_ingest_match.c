@@ -1,0 +1,223 @@
+/* The engine end to end on a real feed: a bus driven along a TriMet line 1 trip (fixes made from
+ * the trip's shape and stop times, with GPS noise) is assigned that trip automatically, and its
+ * stop events land in PostgreSQL at the right stops within 10 s of the generated truth. */
+#include "clock.h"
+#include "engine.h"
+#include "testkit.h"
+#include "topics.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DWELL_S 20
+#define SERVICE_NOON_MS 1527879600000LL /* 2018-06-01 12:00 America/Los_Angeles (19:00Z) */
+
+struct truth {
+    uint32_t n;
+    int64_t arr_ms[256], dep_ms[256];
+    float dist_m[256];
+};
+
+/* Truth timeline: arrive at each stop at its scheduled arrival (or later if the bus cannot make
+ * it at 15 m/s), stand DWELL_S, leave; constant speed between stops. */
+static void plan(const struct buyt_network *net, uint32_t t, struct truth *tr)
+{
+    const struct buyt_network_trip *trip = &net->trips[t];
+    const struct buyt_network_pattern *p = &net->patterns[trip->pattern];
+    tr->n = p->n_stops < 256 ? p->n_stops : 256;
+    for (uint32_t i = 0; i < tr->n; i++) {
+        tr->dist_m[i] = net->pattern_stops[p->first + i].dist_m;
+        int64_t sched = trip->day_start_ms + (int64_t)net->times[trip->first_time + i].arrival_s * 1000;
+        if (i == 0) {
+            tr->arr_ms[0] = sched - 120 * 1000; /* waits two minutes at the first stop */
+            tr->dep_ms[0] = trip->day_start_ms +
+                            (int64_t)net->times[trip->first_time].departure_s * 1000;
+            continue;
+        }
+        int64_t earliest = tr->dep_ms[i - 1] +
+                           (int64_t)((tr->dist_m[i] - tr->dist_m[i - 1]) / 15.0 * 1000);
+        tr->arr_ms[i] = sched > earliest ? sched : earliest;
+        tr->dep_ms[i] = tr->arr_ms[i] + DWELL_S * 1000;
+    }
+}
+
+/* Where the bus is at time `ms` (distance along the shape) and how fast it goes. */
+static double where(const struct truth *tr, int64_t ms, double *speed)
+{
+    *speed = 0;
+    if (ms <= tr->dep_ms[0])
+        return tr->dist_m[0];
+    for (uint32_t i = 1; i < tr->n; i++) {
+        if (ms < tr->arr_ms[i]) {
+            double span = (double)(tr->arr_ms[i] - tr->dep_ms[i - 1]);
+            *speed = (tr->dist_m[i] - tr->dist_m[i - 1]) / (span / 1000.0);
+            return tr->dist_m[i - 1] + (tr->dist_m[i] - tr->dist_m[i - 1]) *
+                                           (double)(ms - tr->dep_ms[i - 1]) / span;
+        }
+        if (ms < tr->dep_ms[i])
+            return tr->dist_m[i];
+    }
+    return tr->dist_m[tr->n - 1];
+}
+
+static uint32_t rng = 12345;
+static double noise_m(void)
+{
+    rng = rng * 1103515245u + 12345u;
+    return ((double)((rng >> 8) % 8001) / 1000.0) - 4.0; /* uniform +-4 m */
+}
+
+static void feed_fix(struct buyt_engine *e, const struct buyt_network *net, uint32_t shape,
+                     uint64_t seq, int64_t ms, double dist, double speed)
+{
+    double x, y, x2, y2, lat, lon;
+    buyt_shape_point_at(&net->shapes[shape], dist, &x, &y, NULL);
+    buyt_shape_point_at(&net->shapes[shape], dist + 5, &x2, &y2, NULL);
+    buyt_geo_from_xy(&net->frame, x + noise_m(), y + noise_m(), &lat, &lon);
+    Buyt__V1__Fix f = BUYT__V1__FIX__INIT;
+    f.lat_e7 = buyt_deg_to_e7(lat);
+    f.lon_e7 = buyt_deg_to_e7(lon);
+    f.speed_cms = (uint32_t)(speed * 100);
+    f.quality = BUYT__V1__FIX_QUALITY__FIX_QUALITY_GPS;
+    f.fields = BUYT__V1__FIX_FIELD__FIX_FIELD_SPEED;
+    if (speed > 1) {
+        f.course_cdeg = (uint32_t)(buyt_shape_bearing_deg(x2 - x, y2 - y) * 100) % 36000;
+        f.fields |= BUYT__V1__FIX_FIELD__FIX_FIELD_COURSE;
+    }
+    Buyt__V1__Record r = BUYT__V1__RECORD__INIT, *rp = &r;
+    r.seq = seq;
+    r.time_ms = (uint64_t)ms;
+    r.body_case = BUYT__V1__RECORD__BODY_FIX;
+    r.fix = &f;
+    Buyt__V1__Telemetry t = BUYT__V1__TELEMETRY__INIT;
+    t.vehicle_id = "tm1";
+    t.n_records = 1;
+    t.records = &rp;
+    uint8_t buf[256];
+    size_t len = buyt__v1__telemetry__pack(&t, buf);
+    buyt_engine_handle(e, "buyt/v1/hn/vehicle/tm1/telemetry", buf, len, false, ms + 500);
+}
+
+static bool committed(void *arg)
+{
+    struct buyt_engine *e = arg;
+    return buyt_engine_pending(e) == 0 && buyt_batch_empty(&e->batch);
+}
+
+Test(ingest_match, trimet_trip_is_assigned_and_stop_events_match_truth)
+{
+    char feed[1024];
+    if (!buyt_test_shared_data("gtfs/trimet-line1-2018", feed, sizeof feed))
+        cr_skip_test("TriMet feed absent");
+    char db[512], cmd[2048];
+    buyt_test_fresh_db(db, sizeof db);
+    snprintf(cmd, sizeof cmd, "%s/buyt-gtfs import --db '%s' --feed '%s' --agency hn >/dev/null",
+             BUYT_BIN_DIR, db, feed);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    PGconn *c = buyt_test_pg_connect(db);
+    buyt_test_sql_exec(c, "INSERT INTO vehicles (agency, vehicle_id) VALUES ('hn', 'tm1')");
+
+    char spool[] = "/tmp/buyt-spool-XXXXXX";
+    cr_assert_not_null(mkdtemp(spool));
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct buyt_engine e;
+    struct buyt_engine_config ec = {.agency = "hn", .conninfo = db, .spool_dir = spool,
+                                    .batch_ms = 50};
+    char err[512];
+    cr_assert_eq(buyt_engine_init(&e, &loop, &ec, err, sizeof err), 0, "%s", err);
+    /* The feed's service ran in 2018: load the network for that day. */
+    struct buyt_network *net;
+    struct buyt_netload_info info;
+    cr_assert_eq(buyt_netload(c, SERVICE_NOON_MS, -1, 1, &net, &info, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_str_eq(info.timezone, "America/Los_Angeles");
+    buyt_engine_set_network(&e, net, &info);
+    cr_assert_gt(net->n_trips, 10);
+    cr_assert_eq(buyt_engine_start(&e), 0);
+
+    /* The first valid trip of 2018-06-01 starting after 10:00 local. */
+    uint32_t t = BUYT_NETWORK_NONE;
+    int64_t best = INT64_MAX;
+    for (uint32_t i = 0; i < net->n_trips; i++) {
+        const struct buyt_network_trip *tr = &net->trips[i];
+        int64_t start = tr->day_start_ms + (int64_t)tr->start_s * 1000;
+        if (tr->valid && llabs(tr->day_start_ms + 12 * 3600000LL - SERVICE_NOON_MS) < 3600000 &&
+            tr->start_s >= 10 * 3600 && start < best) {
+            best = start;
+            t = i;
+        }
+    }
+    cr_assert_neq(t, BUYT_NETWORK_NONE, "no trip on 2018-06-01");
+    const struct buyt_network_trip *trip = &net->trips[t];
+    struct truth tr;
+    plan(net, t, &tr);
+    cr_assert_geq(tr.n, 20, "a long trip: %u stops", tr.n);
+
+    uint64_t seq = 1;
+    for (int64_t ms = tr.arr_ms[0]; ms <= tr.arr_ms[tr.n - 1] + 60000; ms += 1000) {
+        double speed, dist = where(&tr, ms, &speed);
+        feed_fix(&e, net, trip->shape, seq++, ms, dist, speed);
+        uv_run(&loop, UV_RUN_NOWAIT);
+    }
+    buyt_engine_flush(&e);
+    cr_assert(buyt_test_run_until(&loop, committed, &e, 20000), "not committed");
+
+    struct buyt_vehicle *v = buyt_vehicles_find(&e.vehicles, "tm1");
+    cr_assert_gt(e.stats.assignments, 0);
+    cr_assert_eq(v->trip, t, "assigned %s, drove %s",
+                 v->trip == BUYT_NETWORK_NONE ? "nothing" : net->trips[v->trip].id, trip->id);
+
+    /* Stop events: the right trip, the right stops, within 10 s of the truth. */
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT stop_sequence, stop_id, extract(epoch FROM arrival) * 1000,"
+             " extract(epoch FROM departure) * 1000, passed FROM stop_events"
+             " WHERE trip_id = '%s' AND service_date = '2018-06-01' ORDER BY stop_sequence",
+             trip->id);
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+    int rows = PQntuples(r), checked_arr = 0, checked_dep = 0;
+    double worst = 0;
+    cr_assert_geq(rows, (int)tr.n - 1, "only %d stop events for %u stops", rows, tr.n);
+    for (int i = 0; i < rows; i++) {
+        uint32_t seqno = (uint32_t)atoi(PQgetvalue(r, i, 0));
+        uint32_t k = 0;
+        while (k < tr.n && net->times[trip->first_time + k].stop_sequence != seqno)
+            k++;
+        cr_assert_lt(k, tr.n, "event for unknown stop_sequence %u", seqno);
+        const struct buyt_network_pattern *p = &net->patterns[trip->pattern];
+        cr_assert_str_eq(PQgetvalue(r, i, 1), net->stops[net->pattern_stops[p->first + k].stop].id);
+        cr_assert_str_eq(PQgetvalue(r, i, 4), "f", "stop %u marked passed: the bus stood there",
+                         seqno);
+        if (!PQgetisnull(r, i, 2) && k > 0) {
+            double d = fabs(atof(PQgetvalue(r, i, 2)) - (double)tr.arr_ms[k]) / 1000;
+            cr_assert_leq(d, 10, "stop %u arrival off by %.1f s", seqno, d);
+            worst = d > worst ? d : worst;
+            checked_arr++;
+        }
+        if (!PQgetisnull(r, i, 3) && k + 1 < tr.n) {
+            double d = fabs(atof(PQgetvalue(r, i, 3)) - (double)tr.dep_ms[k]) / 1000;
+            cr_assert_leq(d, 10, "stop %u departure off by %.1f s", seqno, d);
+            worst = d > worst ? d : worst;
+            checked_dep++;
+        }
+    }
+    cr_assert_geq(checked_arr, (int)tr.n - 2, "arrivals checked: %d of %u", checked_arr, tr.n);
+    cr_assert_geq(checked_dep, (int)tr.n - 2, "departures checked: %d of %u", checked_dep, tr.n);
+    fprintf(stderr, "trimet: trip %s, %u stops, %d events, worst error %.1f s\n", trip->id, tr.n,
+            rows, worst);
+    PQclear(r);
+    PQfinish(c);
+
+    buyt_engine_stop(&e, NULL, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
+    buyt_engine_close(&e);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", spool);
+    cr_assert_eq(system(cmd), 0);
+}

@@ -102,6 +102,7 @@ static int zip_open_source(struct buyt_gtfs_source *s, const char *path, char *e
     }
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
     /* -qq quiet, -o overwrite, -j flatten folders (also defeats "../" member names; macOS
      * "__MACOSX/._stops.txt" companions land as "._stops.txt" and are never read). */
     char *argv[] = {"unzip", "-qq", "-o", "-j", (char *)path, "*.txt", "-d", s->dir, NULL};
@@ -122,10 +123,16 @@ static int zip_open_source(struct buyt_gtfs_source *s, const char *path, char *e
     }
     /* unzip: 0 ok, 1 warnings (files extracted), 11 no *.txt member (missing files are then
      * reported by name). */
-    if (!WIFEXITED(st) || (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 1 &&
-                           WEXITSTATUS(st) != 11)) {
-        seterr(err, errlen, "%s: not a readable zip archive (unzip exit status %d)", path,
-               WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (code != 0 && code != 1 && code != 11) {
+        /* Statuses from unzip(1), "DIAGNOSTICS". */
+        const char *why = code == 9    ? "not a zip archive"
+                          : code == 2  ? "corrupt zip archive"
+                          : code == 3  ? "corrupt zip archive"
+                          : code == 50 ? "disk full while extracting"
+                          : code == 82 ? "encrypted zip archive"
+                                       : "unreadable zip archive";
+        seterr(err, errlen, "%s: %s (unzip exit status %d)", path, why, code);
         return BUYT_EINVAL;
     }
     return 0;

@@ -754,8 +754,8 @@ static int derive_shapes(struct imp *im)
         "FROM (SELECT DISTINCT ON (shape_id) shape_id, trip_id FROM d_patterns "
         "ORDER BY shape_id, trip_id) p JOIN gtfs_stop_times st ON st.trip_id = p.trip_id "
         "JOIN gtfs_stops s ON s.stop_id = st.stop_id",
-        "UPDATE gtfs_trips t SET shape_id = p.shape_id FROM d_patterns p "
-        "WHERE t.trip_id = p.trip_id",
+        ("UPDATE gtfs_trips t SET shape_id = p.shape_id FROM d_patterns p "
+         "WHERE t.trip_id = p.trip_id"),
     };
     long t0 = now_ms();
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {

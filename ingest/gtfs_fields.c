@@ -7,8 +7,14 @@
 #include <stdio.h>
 #include <string.h>
 
-static bool is_digit(char c) { return c >= '0' && c <= '9'; }
-static bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+static bool is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
 
 static int fail(const char **reason, const char *why)
 {
@@ -198,8 +204,7 @@ bool buyt_gtfs_timezone_plausible(const char *tz)
         return false;
     size_t n = 0;
     for (const char *p = tz; *p; p++, n++) {
-        if (!is_alpha(*p) && !is_digit(*p) && *p != '/' && *p != '_' && *p != '+' &&
-            *p != '-')
+        if (!is_alpha(*p) && !is_digit(*p) && *p != '/' && *p != '_' && *p != '+' && *p != '-')
             return false;
     }
     return n < 64;

@@ -9,12 +9,12 @@
 #include <stdint.h>
 
 enum {
-    BUYT_GTFS_TIME_NONE = -1,       /* a blank GTFS time (stored as NULL) */
-    BUYT_GTFS_TIME_TEXT_MAX = 16,   /* "HH:MM:SS" plus NUL, with room for any int32 */
-    BUYT_GTFS_HEADER_COLS_MAX = 128,/* columns accepted in one file's header */
-    BUYT_GTFS_NAME_MAX = 64,        /* longest column name, plus NUL */
-    BUYT_GTFS_AGENCY_MAX = 33,      /* longest operator code (32), plus NUL */
-    BUYT_GTFS_DERIVED_ID_MAX = 30,  /* "buyt:derived:" + 16 hex digits + NUL */
+    BUYT_GTFS_TIME_NONE = -1,        /* a blank GTFS time (stored as NULL) */
+    BUYT_GTFS_TIME_TEXT_MAX = 16,    /* "HH:MM:SS" plus NUL, with room for any int32 */
+    BUYT_GTFS_HEADER_COLS_MAX = 128, /* columns accepted in one file's header */
+    BUYT_GTFS_NAME_MAX = 64,         /* longest column name, plus NUL */
+    BUYT_GTFS_AGENCY_MAX = 33,       /* longest operator code (32), plus NUL */
+    BUYT_GTFS_DERIVED_ID_MAX = 30,   /* "buyt:derived:" + 16 hex digits + NUL */
 };
 
 #define BUYT_GTFS_DERIVED_PREFIX "buyt:derived:"
@@ -32,7 +32,7 @@ void buyt_gtfs_time_format(int32_t secs, char out[BUYT_GTFS_TIME_TEXT_MAX]);
 
 /** The column names of one CSV header line. */
 struct buyt_gtfs_header {
-    size_t n;                                                   /* columns */
+    size_t n;                                                  /* columns */
     char names[BUYT_GTFS_HEADER_COLS_MAX][BUYT_GTFS_NAME_MAX]; /* trimmed, unquoted */
 };
 

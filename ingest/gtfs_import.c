@@ -1,11 +1,10 @@
 /* GTFS import; see gtfs_import.h. One transaction per import:
  *
  *   lock -> stage every file (COPY csv into temp text tables, c0..cN by header position)
- *   -> check every value (one scan per file; first bad row reported with its line)
- *   -> DELETE the previous feed -> INSERT ... SELECT with conversions (duplicate keys are
- *   found by the primary keys, then located in the staging table) -> ANALYZE -> cross-row
- *   rules (gtfs_spec.c) -> derived shapes -> time zone and operator code -> gtfs_feed row,
- *   NOTIFY buyt_gtfs -> COMMIT.
+ *   -> DELETE the previous feed -> per file, INSERT ... SELECT with strict conversions (a bad
+ *   value raises; then, and only then, one scan of the staging table finds the first bad
+ *   line, or the first repeated key) -> ANALYZE -> cross-row rules (gtfs_spec.c) -> derived
+ *   shapes -> time zone and operator code -> gtfs_feed row, NOTIFY buyt_gtfs -> COMMIT.
  *
  * Every identifier in generated SQL is ours (table names from gtfs_spec.c, columns c0..cN);
  * values from the feed only ever travel as COPY data or as query parameters.
@@ -191,7 +190,13 @@ static const char *stage_col(const struct staged *s, size_t field, char buf[16])
     return buf;
 }
 
-/* The typed value of field f held in text column `c` (never fails on checked text). */
+/* The typed value of field f held in text column `c`. Strict about syntax: text that is not
+ * blank and cannot be converted raises an error (a failing cast, or pg_temp.buyt_gtfs_bad()
+ * created by the import), so the INSERT of a good feed needs no separate validation scan;
+ * ranges are checked after, on the typed values (out_of_range()). When either fails,
+ * check_values() finds the line. Blank is NULL (or the field's default); NOT NULL columns
+ * refuse blank required values. Each conversion runs once per value: they are most of an
+ * import's CPU time. */
 static void sql_value(struct sb *b, const struct buyt_gtfs_field *f, const char *c)
 {
     if (f->dflt)
@@ -200,13 +205,39 @@ static void sql_value(struct sb *b, const struct buyt_gtfs_field *f, const char 
     case BUYT_GTFS_TEXT: sb_add(b, "nullif(btrim(%s), '')", c); break;
     case BUYT_GTFS_INT: sb_add(b, "nullif(btrim(%s), '')::integer", c); break;
     case BUYT_GTFS_FLOAT: sb_add(b, "nullif(btrim(%s), '')::double precision", c); break;
-    case BUYT_GTFS_TIME: sb_add(b, "buyt_gtfs_time(%s)", c); break;
-    case BUYT_GTFS_DATE: sb_add(b, "buyt_gtfs_date(%s)", c); break;
-    case BUYT_GTFS_COLOR: sb_add(b, "upper(nullif(btrim(%s), ''))", c); break;
-    case BUYT_GTFS_BOOL: sb_add(b, "(btrim(%s) = '1')", c); break;
+    case BUYT_GTFS_TIME:
+    case BUYT_GTFS_DATE:
+        sb_add(b,
+               "coalesce(buyt_gtfs_%s(%s), CASE WHEN coalesce(btrim(%s), '') = '' THEN NULL "
+               "ELSE pg_temp.buyt_gtfs_bad(%s, NULL::%s) END)",
+               f->kind == BUYT_GTFS_TIME ? "time" : "date", c, c, c,
+               f->kind == BUYT_GTFS_TIME ? "integer" : "date");
+        break;
+    case BUYT_GTFS_COLOR:
+        sb_add(b,
+               "CASE WHEN coalesce(btrim(%s), '') = '' THEN NULL WHEN %s ~ '^ *[0-9A-Fa-f]{6} *$' "
+               "THEN upper(btrim(%s)) ELSE pg_temp.buyt_gtfs_bad(%s, NULL::text) END",
+               c, c, c, c);
+        break;
+    case BUYT_GTFS_BOOL:
+        sb_add(b,
+               "CASE WHEN coalesce(btrim(%s), '') = '' THEN NULL WHEN btrim(%s) = '1' THEN true "
+               "WHEN btrim(%s) = '0' THEN false ELSE pg_temp.buyt_gtfs_bad(%s, NULL::boolean) END",
+               c, c, c, c);
+        break;
     }
     if (f->dflt)
         sb_add(b, ", %s)", f->dflt);
+}
+
+/* SQL true when typed column `name` of n_X holds a value outside f's range (NaN and
+ * Infinity included: they are outside every range); NULL or false otherwise. */
+static bool sql_out_of_range(struct sb *b, const struct buyt_gtfs_field *f, const char *name)
+{
+    if (f->kind != BUYT_GTFS_INT && f->kind != BUYT_GTFS_FLOAT)
+        return false;
+    sb_add(b, "NOT (%s BETWEEN %.17g AND %.17g)", name, f->lo, f->hi);
+    return true;
 }
 
 /* True when the text of a non-blank value of f is acceptable. Conversions sit behind a
@@ -217,7 +248,7 @@ static void sql_valid(struct sb *b, const struct buyt_gtfs_field *f, const char 
     case BUYT_GTFS_TEXT: sb_add(b, "true"); break;
     case BUYT_GTFS_INT:
         sb_add(b,
-               "CASE WHEN %s ~ '^ *[+-]?[0-9]{1,9} *$' THEN btrim(%s)::integer BETWEEN %.0f "
+               "CASE WHEN %s ~ '^ *[+-]?[0-9]{1,10} *$' THEN btrim(%s)::bigint BETWEEN %.0f "
                "AND %.0f ELSE false END",
                c, c, f->lo, f->hi);
         break;
@@ -418,8 +449,8 @@ static int stage_file(struct imp *im, enum buyt_gtfs_file_id id)
         int col;
         copy_context(PQresultErrorField(r, PG_DIAG_CONTEXT), &line, &col);
         if (line > 0 && col >= 0 && (size_t)col < s->hdr.n)
-            rc = fail(im, BUYT_EINVAL, "%s:%ld: column %s: %s", f->name, line,
-                      s->hdr.names[col], pg_msg(r, im->pg));
+            rc = fail(im, BUYT_EINVAL, "%s:%ld: column %s: %s", f->name, line, s->hdr.names[col],
+                      pg_msg(r, im->pg));
         else if (line > 0)
             rc = fail(im, BUYT_EINVAL, "%s:%ld: %s", f->name, line, pg_msg(r, im->pg));
         else
@@ -431,8 +462,8 @@ static int stage_file(struct imp *im, enum buyt_gtfs_file_id id)
     while ((r = PQgetResult(im->pg)) != NULL)
         PQclear(r);
     if (!rc)
-        BUYT_INFO(MOD, "staged file=%s rows=%ld columns=%zu ms=%ld", f->name, s->rows,
-                  s->hdr.n, now_ms() - t0);
+        BUYT_INFO(MOD, "staged file=%s rows=%ld columns=%zu ms=%ld", f->name, s->rows, s->hdr.n,
+                  now_ms() - t0);
 out:
     sb_free(&sql);
     free(buf);
@@ -452,8 +483,7 @@ static int value_error(struct imp *im, const struct buyt_gtfs_file *f,
         if (*p != ' ')
             blank = false;
     if (blank)
-        return fail(im, BUYT_EINVAL, "%s:%ld: column %s: missing value", f->name, line,
-                    fd->name);
+        return fail(im, BUYT_EINVAL, "%s:%ld: column %s: missing value", f->name, line, fd->name);
     const char *pre = "bad value";
     char expect[96];
     switch (fd->kind) {
@@ -489,8 +519,8 @@ static int value_error(struct imp *im, const struct buyt_gtfs_file *f,
     case BUYT_GTFS_TEXT: snprintf(expect, sizeof expect, "unexpected"); break;
     }
     bool expected = fd->kind == BUYT_GTFS_INT || fd->kind == BUYT_GTFS_FLOAT;
-    return fail(im, BUYT_EINVAL, "%s:%ld: column %s: %s \"%s\" (%s%s)", f->name, line,
-                fd->name, pre, val, expected ? "expected " : "", expect);
+    return fail(im, BUYT_EINVAL, "%s:%ld: column %s: %s \"%s\" (%s%s)", f->name, line, fd->name,
+                pre, val, expected ? "expected " : "", expect);
 }
 
 /* One scan of the staging table: the first row (by line) holding any bad value. */
@@ -544,68 +574,41 @@ static int check_values(struct imp *im, enum buyt_gtfs_file_id id)
     return rc;
 }
 
-/* ------------------------------------------------------------------ loading */
+/* ------------------------------------------------------------------ typed tables */
 
-/* The line of the staged row whose key is `key` (text values of f->key), or 0. */
-static long line_of_key(struct imp *im, enum buyt_gtfs_file_id id, const char *const *key)
+/* Runs `sql` inside a savepoint. Returns 0; or, if it failed, rolls back to the savepoint
+ * (the transaction goes on), stores the failure's SQLSTATE and message, and returns 1. */
+static int try_exec(struct imp *im, const char *sql, const char *what, char state[6], char *msg,
+                    size_t msglen)
 {
-    const struct buyt_gtfs_file *f = &buyt_gtfs_files[id];
-    const struct staged *s = &im->st[id];
-    if (!s->present || !f->key[0])
-        return 0;
-    struct sb sql = {0};
-    char cb[16];
-    sb_add(&sql, "SELECT n + 1 FROM %s WHERE ", f->stage);
-    int nk = f->key[1] ? 2 : 1;
-    for (int k = 0; k < nk; k++) {
-        const struct buyt_gtfs_field *fd = buyt_gtfs_spec_field(f, f->key[k]);
-        sb_add(&sql, "%s(", k ? " AND " : "");
-        sql_value(&sql, fd, stage_col(s, (size_t)(fd - f->fields), cb));
-        sb_add(&sql, ")::text = $%d", k + 1);
-    }
-    sb_add(&sql, " ORDER BY n LIMIT 1");
-    long line = 0;
-    if (!sql.oom) {
-        PGresult *r = PQexecParams(im->pg, sql.s, nk, NULL, key, NULL, NULL, 0);
-        if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-            line = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    int rc = exec_cmd(im, "SAVEPOINT try", what);
+    if (rc)
+        return rc;
+    PGresult *r = PQexec(im->pg, sql);
+    if (PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK) {
         PQclear(r);
+        return exec_cmd(im, "RELEASE SAVEPOINT try", what);
     }
-    sb_free(&sql);
-    return line;
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    snprintf(state, 6, "%s", st ? st : "");
+    snprintf(msg, msglen, "%s", pg_msg(r, im->pg));
+    PQclear(r);
+    rc = exec_cmd(im, "ROLLBACK TO SAVEPOINT try", what);
+    return rc ? rc : 1;
 }
 
-/* After a unique violation: the first staged row repeating an earlier row's key. */
+/* The first row of n_X repeating an earlier row's key (after the unique index failed). */
 static int duplicate_error(struct imp *im, enum buyt_gtfs_file_id id)
 {
     const struct buyt_gtfs_file *f = &buyt_gtfs_files[id];
-    const struct staged *s = &im->st[id];
-    struct sb sql = {0}, part = {0}, keys = {0};
-    char cb[16];
-    int nk = f->key[1] ? 2 : 1;
-    for (int k = 0; k < nk; k++) {
-        const struct buyt_gtfs_field *fd = buyt_gtfs_spec_field(f, f->key[k]);
-        const char *col = stage_col(s, (size_t)(fd - f->fields), cb);
-        sb_add(&part, "%s", k ? ", " : "");
-        sql_value(&part, fd, col);
-        sb_add(&keys, ", ");
-        sql_value(&keys, fd, col);
-        sb_add(&keys, " AS k%d", k);
-    }
-    sb_add(&sql,
-           "SELECT n + 1, first + 1, k0%s FROM (SELECT n, min(n) OVER (PARTITION BY %s) AS "
-           "first%s FROM %s) x WHERE n <> first ORDER BY n LIMIT 1",
-           nk == 2 ? ", k1" : "", part.s ? part.s : "", keys.s ? keys.s : "", f->stage);
-    bool oom = sql.oom || part.oom || keys.oom;
-    sb_free(&part);
-    sb_free(&keys);
-    if (oom) {
-        sb_free(&sql);
-        return fail(im, BUYT_ENOMEM, "out of memory");
-    }
+    char sql[512];
+    const char *k1 = f->key[1] ? f->key[1] : "NULL";
+    snprintf(sql, sizeof sql,
+             "SELECT n + 1, first + 1, %s::text, %s::text FROM (SELECT n, %s, %s, min(n) OVER "
+             "(PARTITION BY %s, %s) AS first FROM %s) x WHERE n <> first ORDER BY n LIMIT 1",
+             f->key[0], k1, f->key[0], k1, f->key[0], k1, f->typed);
     PGresult *r;
-    int rc = query(im, sql.s, 0, NULL, f->name, &r);
-    sb_free(&sql);
+    int rc = query(im, sql, 0, NULL, f->name, &r);
     if (rc)
         return rc;
     if (PQntuples(r) != 1) {
@@ -614,62 +617,85 @@ static int duplicate_error(struct imp *im, enum buyt_gtfs_file_id id)
     }
     char v0[VALUE_SHOWN + 4], v1[VALUE_SHOWN + 4];
     shown(PQgetvalue(r, 0, 2), v0);
+    shown(PQgetvalue(r, 0, 3), v1);
     long line = strtol(PQgetvalue(r, 0, 0), NULL, 10);
     long first = strtol(PQgetvalue(r, 0, 1), NULL, 10);
-    if (nk == 1) {
-        rc = fail(im, BUYT_EINVAL, "%s:%ld: column %s: duplicate %s \"%s\" (first on line %ld)",
-                  f->name, line, f->key[0], f->key[0], v0, first);
-    } else {
-        shown(PQgetvalue(r, 0, 3), v1);
-        rc = fail(im, BUYT_EINVAL,
-                  "%s:%ld: column %s: duplicate %s \"%s\" for %s \"%s\" (first on line %ld)",
-                  f->name, line, f->key[1], f->key[1], v1, f->key[0], v0, first);
-    }
     PQclear(r);
-    return rc;
+    if (!f->key[1])
+        return fail(im, BUYT_EINVAL, "%s:%ld: column %s: duplicate %s \"%s\" (first on line %ld)",
+                    f->name, line, f->key[0], f->key[0], v0, first);
+    return fail(im, BUYT_EINVAL,
+                "%s:%ld: column %s: duplicate %s \"%s\" for %s \"%s\" (first on line %ld)", f->name,
+                line, f->key[1], f->key[1], v1, f->key[0], v0, first);
 }
 
-static int insert_file(struct imp *im, enum buyt_gtfs_file_id id, long *rows)
+/* s_X -> n_X: the typed rows of a file with their line, converted strictly, then unique by
+ * the table's key. Made (empty) for absent files too, so the rules can join them. */
+static int load_file(struct imp *im, enum buyt_gtfs_file_id id, long *rows)
 {
     const struct buyt_gtfs_file *f = &buyt_gtfs_files[id];
     const struct staged *s = &im->st[id];
-    *rows = 0;
-    if (!s->present || !f->table)
-        return 0;
     long t0 = now_ms();
+    *rows = 0;
     struct sb sql = {0};
-    char cb[16];
-    sb_add(&sql, "INSERT INTO %s (", f->table);
-    for (size_t i = 0; i < f->nfields; i++)
-        sb_add(&sql, "%s%s", i ? ", " : "", f->fields[i].name);
-    sb_add(&sql, ") SELECT ");
-    for (size_t i = 0; i < f->nfields; i++) {
-        sb_add(&sql, "%s", i ? ", " : "");
-        sql_value(&sql, &f->fields[i], stage_col(s, i, cb));
-    }
-    sb_add(&sql, " FROM %s", f->stage);
-    if (sql.oom) {
-        sb_free(&sql);
-        return fail(im, BUYT_ENOMEM, "out of memory");
-    }
-    int rc = exec_cmd(im, "SAVEPOINT load", f->name);
-    PGresult *r = rc ? NULL : PQexec(im->pg, sql.s);
-    sb_free(&sql);
-    if (!rc && PQresultStatus(r) != PGRES_COMMAND_OK) {
-        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        if (state && !strcmp(state, "23505")) { /* unique_violation: say where */
-            rc = exec_cmd(im, "ROLLBACK TO SAVEPOINT load", f->name);
-            if (!rc)
-                rc = duplicate_error(im, id);
-        } else {
-            rc = fail(im, BUYT_EDB, "%s: %s", f->name, pg_msg(r, im->pg));
+    sb_add(&sql, "CREATE TEMP TABLE %s (n bigint, LIKE %s INCLUDING DEFAULTS) ON COMMIT DROP",
+           f->typed, f->table);
+    int rc = sql.oom ? fail(im, BUYT_ENOMEM, "out of memory") : exec_cmd(im, sql.s, f->name);
+    char state[6], msg[512];
+    if (!rc && s->present) {
+        char cb[16];
+        sql.len = 0;
+        sb_add(&sql, "INSERT INTO %s (n", f->typed);
+        for (size_t i = 0; i < f->nfields; i++)
+            sb_add(&sql, ", %s", f->fields[i].name);
+        sb_add(&sql, ") SELECT n");
+        for (size_t i = 0; i < f->nfields; i++) {
+            sb_add(&sql, ", ");
+            sql_value(&sql, &f->fields[i], stage_col(s, i, cb));
         }
-    } else if (!rc) {
-        *rows = strtol(PQcmdTuples(r), NULL, 10);
-        rc = exec_cmd(im, "RELEASE SAVEPOINT load", f->name);
-        BUYT_INFO(MOD, "loaded table=%s rows=%ld ms=%ld", f->table, *rows, now_ms() - t0);
+        sb_add(&sql, " FROM %s", f->stage);
+        rc = sql.oom ? fail(im, BUYT_ENOMEM, "out of memory")
+                     : try_exec(im, sql.s, f->name, state, msg, sizeof msg);
+        if (rc == 0) { /* syntax is fine: now the ranges */
+            sql.len = 0;
+            sb_add(&sql, "SELECT n FROM %s WHERE false", f->typed);
+            for (size_t i = 0; i < f->nfields; i++) {
+                struct sb cond = {0};
+                if (sql_out_of_range(&cond, &f->fields[i], f->fields[i].name))
+                    sb_add(&sql, " OR %s", cond.s ? cond.s : "true");
+                sb_free(&cond);
+            }
+            sb_add(&sql, " LIMIT 1");
+            PGresult *r;
+            rc = sql.oom ? fail(im, BUYT_ENOMEM, "out of memory")
+                         : query(im, sql.s, 0, NULL, f->name, &r);
+            if (!rc) {
+                snprintf(msg, sizeof msg, "value out of range");
+                rc = PQntuples(r) ? 1 : 0;
+                PQclear(r);
+            }
+        }
+        if (rc == 1) { /* say where: the first bad value by line */
+            rc = check_values(im, id);
+            if (!rc)
+                rc = fail(im, BUYT_EINVAL, "%s: %s", f->name, msg);
+        }
     }
-    PQclear(r);
+    if (!rc) {
+        sql.len = 0;
+        sb_add(&sql, "CREATE UNIQUE INDEX ON %s (%s%s%s)", f->typed, f->key[0],
+               f->key[1] ? ", " : "", f->key[1] ? f->key[1] : "");
+        rc = sql.oom ? fail(im, BUYT_ENOMEM, "out of memory")
+                     : try_exec(im, sql.s, f->name, state, msg, sizeof msg);
+        if (rc == 1)
+            rc = !strcmp(state, "23505") ? duplicate_error(im, id)
+                                         : fail(im, BUYT_EDB, "%s: %s", f->name, msg);
+    }
+    sb_free(&sql);
+    if (!rc && s->present) {
+        *rows = s->rows;
+        BUYT_INFO(MOD, "converted file=%s rows=%ld ms=%ld", f->name, *rows, now_ms() - t0);
+    }
     return rc;
 }
 
@@ -681,21 +707,21 @@ static int run_checks(struct imp *im)
         const struct buyt_gtfs_file *f = &buyt_gtfs_files[c->file];
         if (!im->st[c->file].present)
             continue;
+        long t0 = now_ms();
         PGresult *r;
         int rc = query(im, c->sql, 0, NULL, f->name, &r);
         if (rc)
             return rc;
+        BUYT_DEBUG(MOD, "checked file=%s column=%s ms=%ld", f->name, c->column, now_ms() - t0);
         if (PQntuples(r) == 0) {
             PQclear(r);
             continue;
         }
-        int nk = f->key[1] ? 2 : 1;
-        const char *key[2] = {PQgetvalue(r, 0, 0), nk == 2 ? PQgetvalue(r, 0, 1) : NULL};
-        long line = line_of_key(im, c->file, key);
+        long line = strtol(PQgetvalue(r, 0, 0), NULL, 10);
         char val[VALUE_SHOWN + 4], msg[512];
-        shown(PQgetvalue(r, 0, nk), val);
-        /* msg with "{}" replaced by the value */
-        size_t o = 0;
+        shown(PQgetvalue(r, 0, 1), val);
+        PQclear(r);
+        size_t o = 0; /* msg with "{}" replaced by the value */
         for (const char *p = c->msg; *p && o + 1 < sizeof msg; p++) {
             if (p[0] == '{' && p[1] == '}') {
                 o += (size_t)snprintf(msg + o, sizeof msg - o, "%s", val);
@@ -707,11 +733,7 @@ static int run_checks(struct imp *im)
             }
         }
         msg[o] = '\0';
-        PQclear(r);
-        if (line > 0)
-            return fail(im, BUYT_EINVAL, "%s:%ld: column %s: %s", f->name, line, c->column,
-                        msg);
-        return fail(im, BUYT_EINVAL, "%s: column %s: %s", f->name, c->column, msg);
+        return fail(im, BUYT_EINVAL, "%s:%ld: column %s: %s", f->name, line, c->column, msg);
     }
     return 0;
 }
@@ -721,8 +743,9 @@ static int warn_short_trips(struct imp *im)
 {
     PGresult *r;
     int rc = query(im,
-                   "SELECT count(*), min(trip_id) FROM gtfs_trips t WHERE (SELECT count(*) "
-                   "FROM gtfs_stop_times st WHERE st.trip_id = t.trip_id) < 2",
+                   "SELECT count(*), min(t.trip_id) FROM n_trips t LEFT JOIN (SELECT trip_id, "
+                   "count(*) AS c FROM n_stop_times GROUP BY trip_id) s ON s.trip_id = t.trip_id "
+                   "WHERE coalesce(s.c, 0) < 2",
                    0, NULL, "trips.txt", &r);
     if (rc)
         return rc;
@@ -730,8 +753,10 @@ static int warn_short_trips(struct imp *im)
     if (n > 0) {
         char v[VALUE_SHOWN + 4];
         shown(PQgetvalue(r, 0, 1), v);
-        BUYT_WARN(MOD, "msg=\"trips with fewer than 2 stop times (no shape derived)\" "
-                       "count=%ld example=\"%s\"", n, v);
+        BUYT_WARN(MOD,
+                  "msg=\"trips with fewer than 2 stop times (no shape derived)\" "
+                  "count=%ld example=\"%s\"",
+                  n, v);
         im->res.warnings++;
     }
     PQclear(r);
@@ -740,52 +765,51 @@ static int warn_short_trips(struct imp *im)
 
 /* A shape per distinct stop pattern of the trips without shape_id; see 0002_gtfs.sql and
  * buyt_gtfs_derived_shape_id() for the id. Points are the stops, numbered by the first
- * trip's stop_sequence. */
+ * trip's stop_sequence; they have no line (n is NULL). */
 static int derive_shapes(struct imp *im)
 {
     static const char *const steps[] = {
-        "CREATE TEMP TABLE d_patterns ON COMMIT DROP AS "
-        "SELECT st.trip_id, '" BUYT_GTFS_DERIVED_PREFIX "' || left(md5(string_agg("
-        "octet_length(st.stop_id)::text || ':' || st.stop_id, ',' ORDER BY st.stop_sequence)),"
-        " 16) AS shape_id FROM gtfs_stop_times st JOIN gtfs_trips t ON t.trip_id = st.trip_id "
-        "WHERE t.shape_id IS NULL GROUP BY st.trip_id HAVING count(*) >= 2",
-        "INSERT INTO gtfs_shapes (shape_id, shape_pt_sequence, shape_pt_lat, shape_pt_lon, "
-        "derived) SELECT p.shape_id, st.stop_sequence, s.stop_lat, s.stop_lon, true "
-        "FROM (SELECT DISTINCT ON (shape_id) shape_id, trip_id FROM d_patterns "
-        "ORDER BY shape_id, trip_id) p JOIN gtfs_stop_times st ON st.trip_id = p.trip_id "
-        "JOIN gtfs_stops s ON s.stop_id = st.stop_id",
-        ("UPDATE gtfs_trips t SET shape_id = p.shape_id FROM d_patterns p "
+        ("CREATE TEMP TABLE d_patterns ON COMMIT DROP AS "
+         "SELECT st.trip_id, '" BUYT_GTFS_DERIVED_PREFIX "' || left(md5(string_agg("
+         "octet_length(st.stop_id)::text || ':' || st.stop_id, ',' ORDER BY st.stop_sequence)),"
+         " 16) AS shape_id FROM n_stop_times st JOIN n_trips t ON t.trip_id = st.trip_id "
+         "WHERE t.shape_id IS NULL GROUP BY st.trip_id HAVING count(*) >= 2"),
+        ("INSERT INTO n_shapes (shape_id, shape_pt_sequence, shape_pt_lat, shape_pt_lon, "
+         "derived) SELECT p.shape_id, st.stop_sequence, s.stop_lat, s.stop_lon, true "
+         "FROM (SELECT DISTINCT ON (shape_id) shape_id, trip_id FROM d_patterns "
+         "ORDER BY shape_id, trip_id) p JOIN n_stop_times st ON st.trip_id = p.trip_id "
+         "JOIN n_stops s ON s.stop_id = st.stop_id"),
+        ("UPDATE n_trips t SET shape_id = p.shape_id FROM d_patterns p "
          "WHERE t.trip_id = p.trip_id"),
     };
     long t0 = now_ms();
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-        PGresult *r = PQexec(im->pg, steps[i]);
-        if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
-            const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-            int rc = state && !strcmp(state, "23505")
-                         ? fail(im, BUYT_EINVAL,
-                                "shapes.txt: a shape_id starting with \"%s\" collides with a "
-                                "derived shape", BUYT_GTFS_DERIVED_PREFIX)
-                         : fail(im, BUYT_EDB, "deriving shapes: %s", pg_msg(r, im->pg));
-            PQclear(r);
+        char state[6], msg[512];
+        int rc = try_exec(im, steps[i], "deriving shapes", state, msg, sizeof msg);
+        if (rc == 1 && !strcmp(state, "23505"))
+            return fail(im, BUYT_EINVAL,
+                        "shapes.txt: column shape_id: a shape_id starting with \"%s\" collides "
+                        "with a derived shape",
+                        BUYT_GTFS_DERIVED_PREFIX);
+        if (rc == 1)
+            return fail(im, BUYT_EDB, "deriving shapes: %s", msg);
+        if (rc)
             return rc;
-        }
-        PQclear(r);
     }
     PGresult *r;
     int rc = query(im,
-                   "SELECT count(DISTINCT shape_id), count(*), "
-                   "count(DISTINCT shape_id) FILTER (WHERE derived) FROM gtfs_shapes",
+                   "SELECT count(*), count(*) FILTER (WHERE derived), "
+                   "(SELECT count(*) FROM n_shapes) FROM (SELECT shape_id, bool_or(derived) "
+                   "AS derived FROM n_shapes GROUP BY shape_id) x",
                    0, NULL, "counting shapes", &r);
     if (rc)
         return rc;
     im->res.counts.shapes = strtol(PQgetvalue(r, 0, 0), NULL, 10);
-    im->res.counts.shape_points = strtol(PQgetvalue(r, 0, 1), NULL, 10);
-    im->res.counts.derived_shapes = strtol(PQgetvalue(r, 0, 2), NULL, 10);
+    im->res.counts.derived_shapes = strtol(PQgetvalue(r, 0, 1), NULL, 10);
+    im->res.counts.shape_points = strtol(PQgetvalue(r, 0, 2), NULL, 10);
     PQclear(r);
     if (im->res.counts.derived_shapes)
-        BUYT_INFO(MOD, "derived shapes=%ld ms=%ld", im->res.counts.derived_shapes,
-                  now_ms() - t0);
+        BUYT_INFO(MOD, "derived shapes=%ld ms=%ld", im->res.counts.derived_shapes, now_ms() - t0);
     return 0;
 }
 
@@ -807,14 +831,15 @@ static int zone_known(struct imp *im, const char *tz, bool *known)
     return 0;
 }
 
+/* The feed's zone is the first agency's (by line); every agency must share it (GTFS:
+ * agency.agency_timezone) unless --timezone replaces them all. */
 static int resolve_timezone(struct imp *im)
 {
     PGresult *r;
     int rc = query(im,
-                   "SELECT agency_id, agency_timezone, (SELECT agency_timezone FROM gtfs_agency "
-                   "ORDER BY agency_id LIMIT 1) FROM gtfs_agency ORDER BY agency_timezone <> "
-                   "(SELECT agency_timezone FROM gtfs_agency ORDER BY agency_id LIMIT 1) DESC, "
-                   "agency_id LIMIT 1",
+                   "WITH first AS (SELECT agency_timezone AS tz FROM n_agency ORDER BY n LIMIT 1) "
+                   "SELECT (SELECT tz FROM first), n + 1, agency_timezone FROM n_agency "
+                   "ORDER BY agency_timezone <> (SELECT tz FROM first) DESC, n LIMIT 1",
                    0, NULL, "agency.txt", &r);
     if (rc)
         return rc;
@@ -822,21 +847,20 @@ static int resolve_timezone(struct imp *im)
         PQclear(r);
         return fail(im, BUYT_EINVAL, "agency.txt: no agency");
     }
-    snprintf(im->feed_tz, sizeof im->feed_tz, "%s", PQgetvalue(r, 0, 2));
-    char id[256], tz[VALUE_SHOWN + 4], first[VALUE_SHOWN + 4];
-    snprintf(id, sizeof id, "%s", PQgetvalue(r, 0, 0));
-    shown(PQgetvalue(r, 0, 1), tz);
-    shown(PQgetvalue(r, 0, 2), first);
-    bool differs = strcmp(PQgetvalue(r, 0, 1), PQgetvalue(r, 0, 2)) != 0;
+    snprintf(im->feed_tz, sizeof im->feed_tz, "%s", PQgetvalue(r, 0, 0));
+    long line = strtol(PQgetvalue(r, 0, 1), NULL, 10);
+    char tz[VALUE_SHOWN + 4], first[VALUE_SHOWN + 4];
+    shown(PQgetvalue(r, 0, 2), tz);
+    shown(PQgetvalue(r, 0, 0), first);
+    bool differs = strcmp(PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 2)) != 0;
     PQclear(r);
-    const char *key[1] = {id};
     if (im->opt->timezone) {
         snprintf(im->res.timezone, sizeof im->res.timezone, "%s", im->opt->timezone);
         if (strcmp(im->feed_tz, im->opt->timezone) || differs)
-            BUYT_WARN(MOD, "msg=\"agency_timezone overridden\" feed=\"%s\" timezone=\"%s\"",
-                      first, im->opt->timezone);
+            BUYT_WARN(MOD, "msg=\"agency_timezone overridden\" feed=\"%s\" timezone=\"%s\"", first,
+                      im->opt->timezone);
         const char *p[1] = {im->opt->timezone};
-        rc = query(im, "UPDATE gtfs_agency SET agency_timezone = $1", 1, p, "agency.txt", &r);
+        rc = query(im, "UPDATE n_agency SET agency_timezone = $1", 1, p, "agency.txt", &r);
         PQclear(r);
         return rc;
     }
@@ -844,7 +868,7 @@ static int resolve_timezone(struct imp *im)
         return fail(im, BUYT_EINVAL,
                     "agency.txt:%ld: column agency_timezone: \"%s\" differs from \"%s\" (all "
                     "agencies must share one time zone; or use --timezone)",
-                    line_of_key(im, BUYT_GTFS_AGENCY, key), tz, first);
+                    line, tz, first);
     bool known;
     if ((rc = zone_known(im, im->feed_tz, &known)))
         return rc;
@@ -852,7 +876,7 @@ static int resolve_timezone(struct imp *im)
         return fail(im, BUYT_EINVAL,
                     "agency.txt:%ld: column agency_timezone: unknown time zone \"%s\" (use "
                     "--timezone)",
-                    line_of_key(im, BUYT_GTFS_AGENCY, key), first);
+                    line, first);
     snprintf(im->res.timezone, sizeof im->res.timezone, "%s", im->feed_tz);
     return 0;
 }
@@ -875,8 +899,8 @@ static int resolve_agency_code(struct imp *im)
         return 0;
     }
     PQclear(r);
-    rc = query(im, "SELECT agency_id, agency_name FROM gtfs_agency ORDER BY agency_id LIMIT 1",
-               0, NULL, "agency.txt", &r);
+    rc = query(im, "SELECT agency_id, agency_name FROM n_agency ORDER BY n LIMIT 1", 0, NULL,
+               "agency.txt", &r);
     if (rc)
         return rc;
     buyt_gtfs_agency_code_derive(PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1), im->res.agency);
@@ -884,6 +908,68 @@ static int resolve_agency_code(struct imp *im)
     BUYT_INFO(MOD, "agency code=%s (derived from agency.txt; set it with --agency)",
               im->res.agency);
     return 0;
+}
+
+/* ------------------------------------------------------------------ applying */
+
+/* n_X -> gtfs_X: deletes the rows whose key is gone, updates the rows that changed, inserts
+ * the new keys. The result equals DELETE all + INSERT all, but a row that did not change
+ * costs no write, no index entry and no dead tuple -- most of a weekly feed update. */
+static int apply_file(struct imp *im, enum buyt_gtfs_file_id id)
+{
+    const struct buyt_gtfs_file *f = &buyt_gtfs_files[id];
+    long t0 = now_ms();
+    struct sb cols = {0}, ncols = {0}, tcols = {0}, on = {0}, sql = {0};
+    for (size_t i = 0; i < f->nfields; i++) {
+        sb_add(&cols, "%s%s", i ? ", " : "", f->fields[i].name);
+        sb_add(&ncols, "%sn.%s", i ? ", " : "", f->fields[i].name);
+        sb_add(&tcols, "%st.%s", i ? ", " : "", f->fields[i].name);
+    }
+    if (id == BUYT_GTFS_SHAPES) { /* the one column that is not a GTFS field */
+        sb_add(&cols, ", derived");
+        sb_add(&ncols, ", n.derived");
+        sb_add(&tcols, ", t.derived");
+    }
+    for (int k = 0; k < 2 && f->key[k]; k++)
+        sb_add(&on, "%sn.%s = t.%s", k ? " AND " : "", f->key[k], f->key[k]);
+    long changed[3] = {0, 0, 0};
+    int rc = 0;
+    for (int step = 0; step < 3 && !rc; step++) {
+        sql.len = 0;
+        if (step == 0)
+            sb_add(&sql, "DELETE FROM %s t WHERE NOT EXISTS (SELECT 1 FROM %s n WHERE %s)",
+                   f->table, f->typed, on.s);
+        else if (step == 1)
+            sb_add(&sql,
+                   "UPDATE %s t SET (%s) = ROW(%s) FROM %s n WHERE %s AND (%s) IS DISTINCT FROM "
+                   "(%s)",
+                   f->table, cols.s, ncols.s, f->typed, on.s, tcols.s, ncols.s);
+        else
+            sb_add(&sql,
+                   "INSERT INTO %s (%s) SELECT %s FROM %s n WHERE NOT EXISTS (SELECT 1 FROM %s t "
+                   "WHERE %s) ORDER BY n.%s%s%s",
+                   f->table, cols.s, ncols.s, f->typed, f->table, on.s, f->key[0],
+                   f->key[1] ? ", n." : "", f->key[1] ? f->key[1] : "");
+        if (sql.oom || cols.oom || ncols.oom || tcols.oom || on.oom) {
+            rc = fail(im, BUYT_ENOMEM, "out of memory");
+            break;
+        }
+        PGresult *r = PQexec(im->pg, sql.s);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            rc = fail(im, BUYT_EDB, "writing %s: %s", f->table, pg_msg(r, im->pg));
+        else
+            changed[step] = strtol(PQcmdTuples(r), NULL, 10);
+        PQclear(r);
+    }
+    sb_free(&cols);
+    sb_free(&ncols);
+    sb_free(&tcols);
+    sb_free(&on);
+    sb_free(&sql);
+    if (!rc)
+        BUYT_INFO(MOD, "applied table=%s deleted=%ld updated=%ld inserted=%ld ms=%ld", f->table,
+                  changed[0], changed[1], changed[2], now_ms() - t0);
+    return rc;
 }
 
 static int write_feed_row(struct imp *im, long t0)
@@ -915,9 +1001,9 @@ static int write_feed_row(struct imp *im, long t0)
     if (!realpath(im->opt->feed, source))
         snprintf(source, sizeof source, "%s", im->opt->feed);
     const struct buyt_gtfs_counts *c = &im->res.counts;
-    long nums[] = {c->agency, c->routes, c->stops, c->shapes, c->shape_points,
-                   c->derived_shapes, c->trips, c->stop_times, c->calendar, c->calendar_dates,
-                   c->frequencies, now_ms() - t0};
+    long nums[] = {c->agency,       c->routes,         c->stops,       c->shapes,
+                   c->shape_points, c->derived_shapes, c->trips,       c->stop_times,
+                   c->calendar,     c->calendar_dates, c->frequencies, now_ms() - t0};
     enum { NN = sizeof nums / sizeof nums[0] };
     char txt[NN][24];
     const char *p[7 + NN];
@@ -963,9 +1049,17 @@ static int check_schema(struct imp *im)
     bool ok = !strcmp(PQgetvalue(r, 0, 0), "t");
     PQclear(r);
     return ok ? 0
-              : fail(im, BUYT_EDB, "the database has no GTFS schema: run buyt-migrate --db "
-                                   "CONNINFO first");
+              : fail(im, BUYT_EDB,
+                     "the database has no GTFS schema: run buyt-migrate --db "
+                     "CONNINFO first");
 }
+
+/* Raised by sql_value() on a bad value; only its failing says something (check_values()
+ * then reports the line). A session-private function, gone with the connection. */
+#define BAD_FUNCTION                                                                               \
+    "CREATE FUNCTION pg_temp.buyt_gtfs_bad(v text, t anyelement) RETURNS anyelement "              \
+    "LANGUAGE plpgsql AS $$BEGIN RAISE EXCEPTION USING ERRCODE = '22P02', "                        \
+    "MESSAGE = format('bad GTFS value \"%s\"', v); END$$"
 
 static int check_files(struct imp *im)
 {
@@ -990,15 +1084,14 @@ static int check_files(struct imp *im)
 static int run(struct imp *im, long t0)
 {
     static const enum buyt_gtfs_file_id loaded[] = {
-        BUYT_GTFS_AGENCY,   BUYT_GTFS_ROUTES,   BUYT_GTFS_STOPS,
-        BUYT_GTFS_SHAPES,   BUYT_GTFS_TRIPS,    BUYT_GTFS_STOP_TIMES,
+        BUYT_GTFS_AGENCY,   BUYT_GTFS_ROUTES,         BUYT_GTFS_STOPS,
+        BUYT_GTFS_SHAPES,   BUYT_GTFS_TRIPS,          BUYT_GTFS_STOP_TIMES,
         BUYT_GTFS_CALENDAR, BUYT_GTFS_CALENDAR_DATES, BUYT_GTFS_FREQUENCIES,
     };
-    long *count[] = {
-        &im->res.counts.agency,   &im->res.counts.routes,     &im->res.counts.stops,
-        &im->res.counts.shape_points, &im->res.counts.trips,  &im->res.counts.stop_times,
-        &im->res.counts.calendar, &im->res.counts.calendar_dates, &im->res.counts.frequencies,
-    };
+    struct buyt_gtfs_counts *c = &im->res.counts;
+    long shape_rows;
+    long *count[] = {&c->agency,     &c->routes,   &c->stops,          &shape_rows,    &c->trips,
+                     &c->stop_times, &c->calendar, &c->calendar_dates, &c->frequencies};
     enum { NL = sizeof loaded / sizeof loaded[0] };
     int rc;
     if ((rc = check_schema(im)) || (rc = check_files(im)))
@@ -1008,45 +1101,44 @@ static int run(struct imp *im, long t0)
         if ((rc = zone_known(im, im->opt->timezone, &known)))
             return rc;
         if (!known)
-            return fail(im, BUYT_EINVAL, "--timezone: unknown time zone \"%s\"",
-                        im->opt->timezone);
+            return fail(im, BUYT_EINVAL, "--timezone: unknown time zone \"%s\"", im->opt->timezone);
     }
     if ((rc = exec_cmd(im, "BEGIN", "BEGIN")) ||
-        (rc = exec_cmd(im, "SELECT pg_advisory_xact_lock(" LOCK_KEY ")", "locking")))
+        (rc = exec_cmd(im, "SELECT pg_advisory_xact_lock(" LOCK_KEY ")", "locking")) ||
+        (rc = exec_cmd(im, BAD_FUNCTION, "creating pg_temp.buyt_gtfs_bad")))
         return rc;
-    for (int i = 0; i < BUYT_GTFS_FILES; i++)
+    /* Read and check everything into temporary tables; nothing else is touched yet. */
+    for (int i = 0; i < BUYT_GTFS_FILES; i++) {
         if ((rc = stage_file(im, (enum buyt_gtfs_file_id)i)))
             return rc;
-    for (int i = 0; i < BUYT_GTFS_FILES; i++) {
-        if (!im->st[i].present)
-            continue;
         im->res.rows += im->st[i].rows;
-        if ((rc = check_values(im, (enum buyt_gtfs_file_id)i)))
-            return rc;
-    }
-    /* From here on the previous feed is gone -- for this transaction only. DELETE, not
-     * TRUNCATE: TRUNCATE's ACCESS EXCLUSIVE lock would block every reader until COMMIT. */
-    for (int i = NL - 1; i >= 0; i--) {
-        char sql[96];
-        snprintf(sql, sizeof sql, "DELETE FROM %s", buyt_gtfs_files[loaded[i]].table);
-        if ((rc = exec_cmd(im, sql, "deleting the previous feed")))
-            return rc;
     }
     for (int i = 0; i < NL; i++)
-        if ((rc = insert_file(im, loaded[i], count[i])))
+        if ((rc = load_file(im, loaded[i], count[i])))
             return rc;
-    /* Statistics of the new rows for the checks below, committed with them. */
     if ((rc = exec_cmd(im,
-                       "ANALYZE gtfs_agency, gtfs_routes, gtfs_stops, gtfs_shapes, gtfs_trips, "
-                       "gtfs_stop_times, gtfs_calendar, gtfs_calendar_dates, gtfs_frequencies",
+                       "ANALYZE n_agency, n_routes, n_stops, n_shapes, n_trips, n_stop_times, "
+                       "n_calendar, n_calendar_dates, n_frequencies",
                        "ANALYZE")))
         return rc;
     long tc = now_ms();
     if ((rc = run_checks(im)) || (rc = warn_short_trips(im)))
         return rc;
-    BUYT_DEBUG(MOD, "checked rules ms=%ld", now_ms() - tc);
-    if ((rc = derive_shapes(im)) || (rc = resolve_timezone(im)) ||
-        (rc = resolve_agency_code(im)) || (rc = write_feed_row(im, t0)))
+    BUYT_INFO(MOD, "checked the rules ms=%ld", now_ms() - tc);
+    if ((rc = derive_shapes(im)) || (rc = resolve_timezone(im)) || (rc = resolve_agency_code(im)))
+        return rc;
+    /* Replace the previous feed. Readers see it until COMMIT and are never blocked: row
+     * changes only (no TRUNCATE, whose ACCESS EXCLUSIVE lock would stop every reader). */
+    for (int i = 0; i < NL; i++)
+        if ((rc = apply_file(im, loaded[i])))
+            return rc;
+    if ((rc = write_feed_row(im, t0)))
+        return rc;
+    /* Statistics of the new rows for the engine's planner, committed with them. */
+    if ((rc = exec_cmd(im,
+                       "ANALYZE gtfs_agency, gtfs_routes, gtfs_stops, gtfs_shapes, gtfs_trips, "
+                       "gtfs_stop_times, gtfs_calendar, gtfs_calendar_dates, gtfs_frequencies",
+                       "ANALYZE")))
         return rc;
     if (im->opt->before_commit && (rc = im->opt->before_commit(im->opt->arg)))
         return fail(im, rc, "stopped before commit by the caller (%s)", buyt_strerror(rc));
@@ -1059,8 +1151,8 @@ static void on_notice(void *arg, const char *msg)
     BUYT_DEBUG(MOD, "msg=\"postgres notice\" notice=\"%.*s\"", (int)strcspn(msg, "\n"), msg);
 }
 
-int buyt_gtfs_import(const struct buyt_gtfs_options *opt, struct buyt_gtfs_result *res,
-                     char *err, size_t errlen)
+int buyt_gtfs_import(const struct buyt_gtfs_options *opt, struct buyt_gtfs_result *res, char *err,
+                     size_t errlen)
 {
     struct imp *im = calloc(1, sizeof *im);
     if (!im) {
@@ -1076,8 +1168,7 @@ int buyt_gtfs_import(const struct buyt_gtfs_options *opt, struct buyt_gtfs_resul
         rc = fail(im, BUYT_EINVAL, "a database and a feed are required");
     else if (opt->agency && !buyt_gtfs_agency_code_valid(opt->agency))
         rc = fail(im, BUYT_EINVAL,
-                  "--agency: bad operator code \"%s\" (1 to 32 of A-Z a-z 0-9 . _ -)",
-                  opt->agency);
+                  "--agency: bad operator code \"%s\" (1 to 32 of A-Z a-z 0-9 . _ -)", opt->agency);
     else if (opt->timezone && !buyt_gtfs_timezone_plausible(opt->timezone))
         rc = fail(im, BUYT_EINVAL, "--timezone: unknown time zone \"%s\"", opt->timezone);
     char ebuf[512] = "";
@@ -1129,27 +1220,31 @@ int buyt_gtfs_summary_read(const char *conninfo, struct buyt_gtfs_summary *out, 
         rc = BUYT_EDB;
     }
     /* One statement: one snapshot, so the counts all belong to the same feed. */
-    PGresult *r = rc ? NULL : PQexec(pg,
-        "SELECT (SELECT count(*) FROM gtfs_agency), (SELECT count(*) FROM gtfs_routes), "
-        "(SELECT count(*) FROM gtfs_stops), (SELECT count(DISTINCT shape_id) FROM gtfs_shapes), "
-        "(SELECT count(*) FROM gtfs_shapes), "
-        "(SELECT count(DISTINCT shape_id) FROM gtfs_shapes WHERE derived), "
-        "(SELECT count(*) FROM gtfs_trips), (SELECT count(*) FROM gtfs_stop_times), "
-        "(SELECT count(*) FROM gtfs_calendar), (SELECT count(*) FROM gtfs_calendar_dates), "
-        "(SELECT count(*) FROM gtfs_frequencies), f.version, f.agency, f.timezone, "
-        "to_char(f.imported_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-        "f.feed_version FROM (SELECT 1) one LEFT JOIN gtfs_feed_current f ON true");
+    PGresult *r =
+        rc ? NULL
+           : PQexec(
+                 pg,
+                 "SELECT (SELECT count(*) FROM gtfs_agency), (SELECT count(*) FROM gtfs_routes), "
+                 "(SELECT count(*) FROM gtfs_stops), (SELECT count(DISTINCT shape_id) FROM "
+                 "gtfs_shapes), "
+                 "(SELECT count(*) FROM gtfs_shapes), "
+                 "(SELECT count(DISTINCT shape_id) FROM gtfs_shapes WHERE derived), "
+                 "(SELECT count(*) FROM gtfs_trips), (SELECT count(*) FROM gtfs_stop_times), "
+                 "(SELECT count(*) FROM gtfs_calendar), (SELECT count(*) FROM "
+                 "gtfs_calendar_dates), "
+                 "(SELECT count(*) FROM gtfs_frequencies), f.version, f.agency, f.timezone, "
+                 "to_char(f.imported_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+                 "f.feed_version FROM (SELECT 1) one LEFT JOIN gtfs_feed_current f ON true");
     if (!rc && (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)) {
         snprintf(err, errlen, "reading the GTFS tables: %s", pg_msg(r, pg));
         rc = BUYT_EDB;
     }
     if (!rc) {
-        long *c[] = {&out->counts.agency,         &out->counts.routes,
-                     &out->counts.stops,          &out->counts.shapes,
-                     &out->counts.shape_points,   &out->counts.derived_shapes,
-                     &out->counts.trips,          &out->counts.stop_times,
-                     &out->counts.calendar,       &out->counts.calendar_dates,
-                     &out->counts.frequencies};
+        long *c[] = {
+            &out->counts.agency,         &out->counts.routes,       &out->counts.stops,
+            &out->counts.shapes,         &out->counts.shape_points, &out->counts.derived_shapes,
+            &out->counts.trips,          &out->counts.stop_times,   &out->counts.calendar,
+            &out->counts.calendar_dates, &out->counts.frequencies};
         for (int i = 0; i < 11; i++)
             *c[i] = strtol(PQgetvalue(r, 0, i), NULL, 10);
         out->version = (int)strtol(PQgetvalue(r, 0, 11), NULL, 10);

@@ -18,7 +18,7 @@ struct buyt_gtfs_counts {
     long agency;
     long routes;
     long stops;
-    long shapes;         /* distinct shape_id, derived ones included */
+    long shapes; /* distinct shape_id, derived ones included */
     long shape_points;
     long derived_shapes; /* shapes made from trips' stops */
     long trips;
@@ -44,13 +44,13 @@ struct buyt_gtfs_options {
 
 /** What an import did. */
 struct buyt_gtfs_result {
-    int version;                           /* gtfs_feed.version of this import */
-    char agency[BUYT_GTFS_AGENCY_MAX];     /* operator code stored */
-    char timezone[64];                     /* effective time zone */
+    int version;                       /* gtfs_feed.version of this import */
+    char agency[BUYT_GTFS_AGENCY_MAX]; /* operator code stored */
+    char timezone[64];                 /* effective time zone */
     struct buyt_gtfs_counts counts;
-    long rows;                             /* rows read from the feed's files */
+    long rows; /* rows read from the feed's files */
     long elapsed_ms;
-    int warnings;                          /* logged, not fatal (e.g. trips with < 2 stops) */
+    int warnings; /* logged, not fatal (e.g. trips with < 2 stops) */
 };
 
 /** Imports the feed described by `opt` (borrowed) and replaces the previous one, all in one
@@ -60,17 +60,17 @@ struct buyt_gtfs_result {
  *  feed or option (err: "stop_times.txt:1234: column arrival_time: bad time \"25:61:00\"
  *  (minutes out of range (00..59))", "agency.txt: missing required file", ...), BUYT_EDB
  *  for a database failure, another negative code for I/O; err gets one line (no newline). */
-int buyt_gtfs_import(const struct buyt_gtfs_options *opt, struct buyt_gtfs_result *res,
-                     char *err, size_t errlen);
+int buyt_gtfs_import(const struct buyt_gtfs_options *opt, struct buyt_gtfs_result *res, char *err,
+                     size_t errlen);
 
 /** The feed now in the tables. */
 struct buyt_gtfs_summary {
     int version;                       /* current gtfs_feed.version; 0: nothing imported */
     char agency[BUYT_GTFS_AGENCY_MAX]; /* of the current version ("" if none) */
     char timezone[64];
-    char imported_at[40];              /* ISO 8601, UTC */
-    char feed_version[128];            /* feed_info.txt's, "" if none */
-    struct buyt_gtfs_counts counts;    /* counted in the tables now */
+    char imported_at[40];           /* ISO 8601, UTC */
+    char feed_version[128];         /* feed_info.txt's, "" if none */
+    struct buyt_gtfs_counts counts; /* counted in the tables now */
 };
 
 /** Reads the current feed's description and counts the rows of every gtfs_* table into *out.

@@ -10,23 +10,22 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: buyt-gtfs import --db CONNINFO --feed PATH [--agency CODE] [--timezone TZ]\n"
-            "       buyt-gtfs summary --db CONNINFO\n"
-            "\n"
-            "import   loads the GTFS feed at PATH (a folder or a .zip) and replaces the\n"
-            "         previous feed in one transaction; a bad feed is refused with\n"
-            "         file:line: column: reason, and the database is left unchanged.\n"
-            "  --db CONNINFO   libpq connection string or URI (postgresql://...)\n"
-            "  --feed PATH     folder or .zip holding agency.txt, stops.txt, ...\n"
-            "  --agency CODE   operator code used in MQTT topics (1-32 of A-Z a-z 0-9 . _ -);\n"
-            "                  default: the previous import's code, else derived from\n"
-            "                  agency.txt (agency_id if it has a letter, else agency_name,\n"
-            "                  lower-cased, other characters as '-')\n"
-            "  --timezone TZ   IANA zone of the service days, overriding agency_timezone\n"
-            "                  (e.g. Asia/Ho_Chi_Minh); must be in pg_timezone_names\n"
-            "summary  prints the current feed and the row count of every GTFS table.\n"
-            "Logs go to stderr (BUYT_LOG_LEVEL=debug|info|warn|error).\n");
+    fprintf(f, "usage: buyt-gtfs import --db CONNINFO --feed PATH [--agency CODE] [--timezone TZ]\n"
+               "       buyt-gtfs summary --db CONNINFO\n"
+               "\n"
+               "import   loads the GTFS feed at PATH (a folder or a .zip) and replaces the\n"
+               "         previous feed in one transaction; a bad feed is refused with\n"
+               "         file:line: column: reason, and the database is left unchanged.\n"
+               "  --db CONNINFO   libpq connection string or URI (postgresql://...)\n"
+               "  --feed PATH     folder or .zip holding agency.txt, stops.txt, ...\n"
+               "  --agency CODE   operator code used in MQTT topics (1-32 of A-Z a-z 0-9 . _ -);\n"
+               "                  default: the previous import's code, else derived from\n"
+               "                  agency.txt (agency_id if it has a letter, else agency_name,\n"
+               "                  lower-cased, other characters as '-')\n"
+               "  --timezone TZ   IANA zone of the service days, overriding agency_timezone\n"
+               "                  (e.g. Asia/Ho_Chi_Minh); must be in pg_timezone_names\n"
+               "summary  prints the current feed and the row count of every GTFS table.\n"
+               "Logs go to stderr (BUYT_LOG_LEVEL=debug|info|warn|error).\n");
 }
 
 /* One line on stderr; returns the exit status for bad arguments. */

@@ -68,8 +68,7 @@ static void remove_temp_dir(const char *dir)
 }
 
 #ifdef BUYT_HAVE_LIBZIP
-static int zip_open_source(struct buyt_gtfs_source *s, const char *path, char *err,
-                           size_t errlen)
+static int zip_open_source(struct buyt_gtfs_source *s, const char *path, char *err, size_t errlen)
 {
     int zerr = 0;
     s->zip = zip_open(path, ZIP_RDONLY, &zerr);
@@ -84,8 +83,7 @@ static int zip_open_source(struct buyt_gtfs_source *s, const char *path, char *e
 }
 #else
 /* Extracts the archive's *.txt members, flattened (-j), into a fresh temporary folder. */
-static int zip_open_source(struct buyt_gtfs_source *s, const char *path, char *err,
-                           size_t errlen)
+static int zip_open_source(struct buyt_gtfs_source *s, const char *path, char *err, size_t errlen)
 {
     const char *tmp = getenv("TMPDIR");
     snprintf(s->dir, sizeof s->dir, "%s/buyt-gtfs-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -139,8 +137,7 @@ static int zip_open_source(struct buyt_gtfs_source *s, const char *path, char *e
 }
 #endif
 
-int buyt_gtfs_source_open(const char *path, struct buyt_gtfs_source **out, char *err,
-                          size_t errlen)
+int buyt_gtfs_source_open(const char *path, struct buyt_gtfs_source **out, char *err, size_t errlen)
 {
     *out = NULL;
     struct stat st;

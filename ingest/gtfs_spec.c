@@ -7,10 +7,22 @@
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define INT_MAXD 2147483647.0
-#define TEXT(n, fl) {n, BUYT_GTFS_TEXT, fl, 0, 0, NULL}
-#define INT(n, fl, lo, hi, d) {n, BUYT_GTFS_INT, fl, lo, hi, d}
-#define FLOAT(n, fl, lo, hi) {n, BUYT_GTFS_FLOAT, fl, lo, hi, NULL}
-#define TYPED(n, k, fl) {n, k, fl, 0, 0, NULL}
+#define TEXT(n, fl)                                                                                \
+    {                                                                                              \
+        n, BUYT_GTFS_TEXT, fl, 0, 0, NULL                                                          \
+    }
+#define INT(n, fl, lo, hi, d)                                                                      \
+    {                                                                                              \
+        n, BUYT_GTFS_INT, fl, lo, hi, d                                                            \
+    }
+#define FLOAT(n, fl, lo, hi)                                                                       \
+    {                                                                                              \
+        n, BUYT_GTFS_FLOAT, fl, lo, hi, NULL                                                       \
+    }
+#define TYPED(n, k, fl)                                                                            \
+    {                                                                                              \
+        n, k, fl, 0, 0, NULL                                                                       \
+    }
 
 enum { REQ = BUYT_GTFS_REQUIRED, COL = BUYT_GTFS_COLUMN };
 
@@ -125,142 +137,183 @@ static const struct buyt_gtfs_field feed_info[] = {
 };
 
 const struct buyt_gtfs_file buyt_gtfs_files[BUYT_GTFS_FILES] = {
-    [BUYT_GTFS_AGENCY] = {"agency.txt", "gtfs_agency", "s_agency", true, agency, N(agency),
+    [BUYT_GTFS_AGENCY] = {"agency.txt",
+                          "gtfs_agency",
+                          "s_agency",
+                          "n_agency",
+                          true,
+                          agency,
+                          N(agency),
                           {"agency_id", NULL}},
-    [BUYT_GTFS_ROUTES] = {"routes.txt", "gtfs_routes", "s_routes", true, routes, N(routes),
+    [BUYT_GTFS_ROUTES] = {"routes.txt",
+                          "gtfs_routes",
+                          "s_routes",
+                          "n_routes",
+                          true,
+                          routes,
+                          N(routes),
                           {"route_id", NULL}},
-    [BUYT_GTFS_STOPS] = {"stops.txt", "gtfs_stops", "s_stops", true, stops, N(stops),
-                         {"stop_id", NULL}},
-    [BUYT_GTFS_SHAPES] = {"shapes.txt", "gtfs_shapes", "s_shapes", false, shapes, N(shapes),
+    [BUYT_GTFS_STOPS] =
+        {"stops.txt", "gtfs_stops", "s_stops", "n_stops", true, stops, N(stops), {"stop_id", NULL}},
+    [BUYT_GTFS_SHAPES] = {"shapes.txt",
+                          "gtfs_shapes",
+                          "s_shapes",
+                          "n_shapes",
+                          false,
+                          shapes,
+                          N(shapes),
                           {"shape_id", "shape_pt_sequence"}},
-    [BUYT_GTFS_TRIPS] = {"trips.txt", "gtfs_trips", "s_trips", true, trips, N(trips),
-                         {"trip_id", NULL}},
-    [BUYT_GTFS_STOP_TIMES] = {"stop_times.txt", "gtfs_stop_times", "s_stop_times", true,
-                              stop_times, N(stop_times), {"trip_id", "stop_sequence"}},
-    [BUYT_GTFS_CALENDAR] = {"calendar.txt", "gtfs_calendar", "s_calendar", false, calendar,
-                            N(calendar), {"service_id", NULL}},
-    [BUYT_GTFS_CALENDAR_DATES] = {"calendar_dates.txt", "gtfs_calendar_dates",
-                                  "s_calendar_dates", false, calendar_dates,
-                                  N(calendar_dates), {"service_id", "date"}},
-    [BUYT_GTFS_FREQUENCIES] = {"frequencies.txt", "gtfs_frequencies", "s_frequencies", false,
-                               frequencies, N(frequencies), {"trip_id", "start_time"}},
-    [BUYT_GTFS_FEED_INFO] = {"feed_info.txt", NULL, "s_feed_info", false, feed_info,
-                             N(feed_info), {NULL, NULL}},
+    [BUYT_GTFS_TRIPS] =
+        {"trips.txt", "gtfs_trips", "s_trips", "n_trips", true, trips, N(trips), {"trip_id", NULL}},
+    [BUYT_GTFS_STOP_TIMES] = {"stop_times.txt",
+                              "gtfs_stop_times",
+                              "s_stop_times",
+                              "n_stop_times",
+                              true,
+                              stop_times,
+                              N(stop_times),
+                              {"trip_id", "stop_sequence"}},
+    [BUYT_GTFS_CALENDAR] = {"calendar.txt",
+                            "gtfs_calendar",
+                            "s_calendar",
+                            "n_calendar",
+                            false,
+                            calendar,
+                            N(calendar),
+                            {"service_id", NULL}},
+    [BUYT_GTFS_CALENDAR_DATES] = {"calendar_dates.txt",
+                                  "gtfs_calendar_dates",
+                                  "s_calendar_dates",
+                                  "n_calendar_dates",
+                                  false,
+                                  calendar_dates,
+                                  N(calendar_dates),
+                                  {"service_id", "date"}},
+    [BUYT_GTFS_FREQUENCIES] = {"frequencies.txt",
+                               "gtfs_frequencies",
+                               "s_frequencies",
+                               "n_frequencies",
+                               false,
+                               frequencies,
+                               N(frequencies),
+                               {"trip_id", "start_time"}},
+    [BUYT_GTFS_FEED_INFO] =
+        {"feed_info.txt", NULL, "s_feed_info", NULL, false, feed_info, N(feed_info), {NULL, NULL}},
 };
 
-/* Each query returns the key of the first offending row (as text) and the offending value.
- * Ordered by key so the same feed always gives the same error. */
+/* Each query runs on the new feed's typed tables (n_agency ... n_frequencies: the columns of
+ * gtfs_X plus n, the row's line minus one) and returns the line of the first offending row
+ * and the offending value, as text. Ordered by line: the first problem in the file. */
 const struct buyt_gtfs_check buyt_gtfs_checks[] = {
     {BUYT_GTFS_AGENCY, "agency_id",
-     "SELECT agency_id, '' FROM gtfs_agency WHERE agency_id = '' "
-     "AND (SELECT count(*) FROM gtfs_agency) > 1 LIMIT 1",
+     "SELECT n + 1, '' FROM n_agency WHERE agency_id = '' "
+     "AND (SELECT count(*) FROM n_agency) > 1 ORDER BY n LIMIT 1",
      "missing value (required when the feed has several agencies)"},
     {BUYT_GTFS_ROUTES, "agency_id",
-     "SELECT route_id, '' FROM gtfs_routes WHERE agency_id IS NULL "
-     "AND (SELECT count(*) FROM gtfs_agency) > 1 ORDER BY 1 LIMIT 1",
+     "SELECT n + 1, '' FROM n_routes WHERE agency_id IS NULL "
+     "AND (SELECT count(*) FROM n_agency) > 1 ORDER BY n LIMIT 1",
      "missing value (required when the feed has several agencies)"},
     {BUYT_GTFS_ROUTES, "agency_id",
-     "SELECT route_id, agency_id FROM gtfs_routes r WHERE agency_id IS NOT NULL "
-     "AND NOT EXISTS (SELECT 1 FROM gtfs_agency a WHERE a.agency_id = r.agency_id) "
-     "ORDER BY 1 LIMIT 1",
+     "SELECT n + 1, agency_id FROM n_routes r WHERE agency_id IS NOT NULL "
+     "AND NOT EXISTS (SELECT 1 FROM n_agency a WHERE a.agency_id = r.agency_id) "
+     "ORDER BY n LIMIT 1",
      "unknown agency_id \"{}\" (not in agency.txt)"},
     {BUYT_GTFS_ROUTES, "route_short_name",
-     "SELECT route_id, '' FROM gtfs_routes "
-     "WHERE route_short_name IS NULL AND route_long_name IS NULL ORDER BY 1 LIMIT 1",
+     "SELECT n + 1, '' FROM n_routes "
+     "WHERE route_short_name IS NULL AND route_long_name IS NULL ORDER BY n LIMIT 1",
      "missing value (route_short_name or route_long_name is required)"},
     {BUYT_GTFS_STOPS, "stop_name",
-     "SELECT stop_id, '' FROM gtfs_stops WHERE location_type <= 2 AND stop_name IS NULL "
-     "ORDER BY 1 LIMIT 1",
+     "SELECT n + 1, '' FROM n_stops WHERE location_type <= 2 AND stop_name IS NULL "
+     "ORDER BY n LIMIT 1",
      "missing value (required for location_type 0, 1 and 2)"},
     {BUYT_GTFS_STOPS, "stop_lat",
-     "SELECT stop_id, '' FROM gtfs_stops WHERE location_type <= 2 AND stop_lat IS NULL "
-     "ORDER BY 1 LIMIT 1",
+     "SELECT n + 1, '' FROM n_stops WHERE location_type <= 2 AND stop_lat IS NULL "
+     "ORDER BY n LIMIT 1",
      "missing value (required for location_type 0, 1 and 2)"},
     {BUYT_GTFS_STOPS, "stop_lon",
-     "SELECT stop_id, '' FROM gtfs_stops WHERE location_type <= 2 AND stop_lon IS NULL "
-     "ORDER BY 1 LIMIT 1",
+     "SELECT n + 1, '' FROM n_stops WHERE location_type <= 2 AND stop_lon IS NULL "
+     "ORDER BY n LIMIT 1",
      "missing value (required for location_type 0, 1 and 2)"},
     {BUYT_GTFS_STOPS, "parent_station",
-     "SELECT stop_id, parent_station FROM gtfs_stops s WHERE parent_station IS NOT NULL "
-     "AND NOT EXISTS (SELECT 1 FROM gtfs_stops p WHERE p.stop_id = s.parent_station) "
-     "ORDER BY 1 LIMIT 1",
+     "SELECT n + 1, parent_station FROM n_stops s WHERE parent_station IS NOT NULL "
+     "AND NOT EXISTS (SELECT 1 FROM n_stops p WHERE p.stop_id = s.parent_station) "
+     "ORDER BY n LIMIT 1",
      "unknown parent_station \"{}\""},
     {BUYT_GTFS_STOPS, "parent_station",
-     "SELECT stop_id, '' FROM gtfs_stops WHERE location_type >= 2 AND parent_station IS NULL "
-     "ORDER BY 1 LIMIT 1",
+     "SELECT n + 1, '' FROM n_stops WHERE location_type >= 2 AND parent_station IS NULL "
+     "ORDER BY n LIMIT 1",
      "missing value (required for location_type 2, 3 and 4)"},
     {BUYT_GTFS_CALENDAR, "end_date",
-     "SELECT service_id, to_char(end_date, 'YYYYMMDD') FROM gtfs_calendar "
-     "WHERE end_date < start_date ORDER BY 1 LIMIT 1",
+     "SELECT n + 1, to_char(end_date, 'YYYYMMDD') FROM n_calendar "
+     "WHERE end_date < start_date ORDER BY n LIMIT 1",
      "{} is before start_date"},
     {BUYT_GTFS_TRIPS, "route_id",
-     "SELECT trip_id, route_id FROM gtfs_trips t "
-     "WHERE NOT EXISTS (SELECT 1 FROM gtfs_routes r WHERE r.route_id = t.route_id) "
-     "ORDER BY 1 LIMIT 1",
+     "SELECT n + 1, route_id FROM n_trips t "
+     "WHERE NOT EXISTS (SELECT 1 FROM n_routes r WHERE r.route_id = t.route_id) "
+     "ORDER BY n LIMIT 1",
      "unknown route_id \"{}\" (not in routes.txt)"},
     {BUYT_GTFS_TRIPS, "service_id",
-     "SELECT trip_id, service_id FROM gtfs_trips t "
-     "WHERE NOT EXISTS (SELECT 1 FROM gtfs_calendar c WHERE c.service_id = t.service_id) "
-     "AND NOT EXISTS (SELECT 1 FROM gtfs_calendar_dates d WHERE d.service_id = t.service_id) "
-     "ORDER BY 1 LIMIT 1",
+     "SELECT n + 1, service_id FROM n_trips t "
+     "WHERE NOT EXISTS (SELECT 1 FROM n_calendar c WHERE c.service_id = t.service_id) "
+     "AND NOT EXISTS (SELECT 1 FROM n_calendar_dates d WHERE d.service_id = t.service_id) "
+     "ORDER BY n LIMIT 1",
      "unknown service_id \"{}\" (not in calendar.txt or calendar_dates.txt)"},
     {BUYT_GTFS_TRIPS, "shape_id",
-     "SELECT trip_id, shape_id FROM gtfs_trips t WHERE shape_id IS NOT NULL "
-     "AND NOT EXISTS (SELECT 1 FROM gtfs_shapes s WHERE s.shape_id = t.shape_id) "
-     "ORDER BY 1 LIMIT 1",
+     "SELECT n + 1, shape_id FROM n_trips t WHERE shape_id IS NOT NULL "
+     "AND NOT EXISTS (SELECT 1 FROM n_shapes s WHERE s.shape_id = t.shape_id) "
+     "ORDER BY n LIMIT 1",
      "unknown shape_id \"{}\" (not in shapes.txt)"},
     {BUYT_GTFS_STOP_TIMES, "trip_id",
-     "SELECT trip_id, stop_sequence, trip_id FROM gtfs_stop_times st "
-     "WHERE NOT EXISTS (SELECT 1 FROM gtfs_trips t WHERE t.trip_id = st.trip_id) "
-     "ORDER BY 1, 2 LIMIT 1",
+     "SELECT n + 1, trip_id FROM n_stop_times st "
+     "WHERE NOT EXISTS (SELECT 1 FROM n_trips t WHERE t.trip_id = st.trip_id) "
+     "ORDER BY n LIMIT 1",
      "unknown trip_id \"{}\" (not in trips.txt)"},
     {BUYT_GTFS_STOP_TIMES, "stop_id",
-     "SELECT trip_id, stop_sequence, stop_id FROM gtfs_stop_times st "
-     "WHERE NOT EXISTS (SELECT 1 FROM gtfs_stops s WHERE s.stop_id = st.stop_id) "
-     "ORDER BY 1, 2 LIMIT 1",
+     "SELECT n + 1, stop_id FROM n_stop_times st "
+     "WHERE NOT EXISTS (SELECT 1 FROM n_stops s WHERE s.stop_id = st.stop_id) "
+     "ORDER BY n LIMIT 1",
      "unknown stop_id \"{}\" (not in stops.txt)"},
     {BUYT_GTFS_STOP_TIMES, "stop_id",
-     "SELECT trip_id, stop_sequence, stop_id FROM gtfs_stop_times st "
-     "WHERE EXISTS (SELECT 1 FROM gtfs_stops s WHERE s.stop_id = st.stop_id "
-     "AND s.location_type <> 0) ORDER BY 1, 2 LIMIT 1",
+     "SELECT n + 1, stop_id FROM n_stop_times st "
+     "WHERE EXISTS (SELECT 1 FROM n_stops s WHERE s.stop_id = st.stop_id "
+     "AND s.location_type <> 0) ORDER BY n LIMIT 1",
      "stop_id \"{}\" is a station or node, not a stop (its location_type must be 0)"},
     {BUYT_GTFS_STOP_TIMES, "departure_time",
-     "SELECT trip_id, stop_sequence, buyt_gtfs_time_text(departure_time) "
-     "FROM gtfs_stop_times WHERE departure_time < arrival_time ORDER BY 1, 2 LIMIT 1",
+     "SELECT n + 1, buyt_gtfs_time_text(departure_time) FROM n_stop_times "
+     "WHERE departure_time < arrival_time ORDER BY n LIMIT 1",
      "{} is before arrival_time"},
     {BUYT_GTFS_STOP_TIMES, "arrival_time",
-     "SELECT st.trip_id, st.stop_sequence, '' FROM gtfs_stop_times st "
+     "SELECT st.n + 1, '' FROM n_stop_times st "
      "JOIN (SELECT trip_id, min(stop_sequence) lo, max(stop_sequence) hi "
-     "FROM gtfs_stop_times GROUP BY trip_id) e "
+     "FROM n_stop_times GROUP BY trip_id) e "
      "ON e.trip_id = st.trip_id AND st.stop_sequence IN (e.lo, e.hi) "
-     "WHERE st.arrival_time IS NULL OR st.departure_time IS NULL ORDER BY 1, 2 LIMIT 1",
+     "WHERE st.arrival_time IS NULL OR st.departure_time IS NULL ORDER BY st.n LIMIT 1",
      "missing time (arrival_time and departure_time are required at a trip's first and "
      "last stop)"},
     {BUYT_GTFS_STOP_TIMES, "arrival_time",
-     "SELECT trip_id, stop_sequence, '' FROM gtfs_stop_times WHERE timepoint = 1 "
-     "AND (arrival_time IS NULL OR departure_time IS NULL) ORDER BY 1, 2 LIMIT 1",
+     "SELECT n + 1, '' FROM n_stop_times WHERE timepoint = 1 "
+     "AND (arrival_time IS NULL OR departure_time IS NULL) ORDER BY n LIMIT 1",
      "missing time (arrival_time and departure_time are required where timepoint is 1)"},
     {BUYT_GTFS_STOP_TIMES, "arrival_time",
-     "SELECT trip_id, stop_sequence, buyt_gtfs_time_text(t) FROM ("
-     "SELECT trip_id, stop_sequence, coalesce(arrival_time, departure_time) t, "
+     "SELECT n + 1, buyt_gtfs_time_text(t) FROM ("
+     "SELECT n, coalesce(arrival_time, departure_time) t, "
      "max(coalesce(departure_time, arrival_time)) OVER (PARTITION BY trip_id "
      "ORDER BY stop_sequence ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) prev "
-     "FROM gtfs_stop_times) x WHERE t < prev ORDER BY 1, 2 LIMIT 1",
+     "FROM n_stop_times) x WHERE t < prev ORDER BY n LIMIT 1",
      "{} is before the time at an earlier stop of the trip"},
     {BUYT_GTFS_FREQUENCIES, "trip_id",
-     "SELECT trip_id, start_time::text, trip_id FROM gtfs_frequencies f "
-     "WHERE NOT EXISTS (SELECT 1 FROM gtfs_trips t WHERE t.trip_id = f.trip_id) "
-     "ORDER BY 1, 2 LIMIT 1",
+     "SELECT n + 1, trip_id FROM n_frequencies f "
+     "WHERE NOT EXISTS (SELECT 1 FROM n_trips t WHERE t.trip_id = f.trip_id) "
+     "ORDER BY n LIMIT 1",
      "unknown trip_id \"{}\" (not in trips.txt)"},
     {BUYT_GTFS_FREQUENCIES, "end_time",
-     "SELECT trip_id, start_time::text, buyt_gtfs_time_text(end_time) FROM gtfs_frequencies "
-     "WHERE end_time <= start_time ORDER BY 1, 2 LIMIT 1",
+     "SELECT n + 1, buyt_gtfs_time_text(end_time) FROM n_frequencies "
+     "WHERE end_time <= start_time ORDER BY n LIMIT 1",
      "{} is not after start_time"},
     {0, NULL, NULL, NULL},
 };
 
-const struct buyt_gtfs_field *buyt_gtfs_spec_field(const struct buyt_gtfs_file *f,
-                                                   const char *name)
+const struct buyt_gtfs_field *buyt_gtfs_spec_field(const struct buyt_gtfs_file *f, const char *name)
 {
     for (size_t i = 0; i < f->nfields; i++)
         if (!strcmp(f->fields[i].name, name))

@@ -49,7 +49,8 @@ enum buyt_gtfs_file_id {
 struct buyt_gtfs_file {
     const char *name;  /* "stops.txt" */
     const char *table; /* target table; NULL: read but not stored (feed_info.txt) */
-    const char *stage; /* name of its temporary staging table */
+    const char *stage; /* its temporary staging table: n (line - 1), c0..cN text */
+    const char *typed; /* its temporary typed table: n, then the columns of `table` */
     bool required;     /* calendar/calendar_dates: one of the two, checked by the importer */
     const struct buyt_gtfs_field *fields;
     size_t nfields;
@@ -60,13 +61,13 @@ struct buyt_gtfs_file {
  *  loaded. Other files of a feed (transfers.txt, ...) are ignored. */
 extern const struct buyt_gtfs_file buyt_gtfs_files[BUYT_GTFS_FILES];
 
-/** A rule across rows or files, checked on the loaded tables before commit. */
+/** A rule across rows or files, checked on the typed tables before anything is written. */
 struct buyt_gtfs_check {
     enum buyt_gtfs_file_id file; /* the file whose line is reported */
     const char *column;          /* the column reported */
-    const char *sql;  /* constant SQL returning the first bad row as text: the values of
-                         `file`'s key fields, then the offending value */
-    const char *msg;  /* the reason; "{}" is replaced by the offending value */
+    const char *sql;             /* constant SQL returning the first bad row: its line, then the
+                                    offending value, as text */
+    const char *msg;             /* the reason; "{}" is replaced by the offending value */
 };
 
 /** The rules, in the order they are checked; ends with an entry whose sql is NULL. */

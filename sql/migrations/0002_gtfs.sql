@@ -8,7 +8,9 @@
 --     are integer SECONDS since "noon minus 12h" of the service day, so 25:10:00 = 90600 and
 --     times past midnight keep counting; NULL where the feed left a stop time blank
 --     (between timepoints). buyt_gtfs_time() and buyt_gtfs_time_text() convert;
---   * dates are `date`, coordinates WGS84 degrees as double precision.
+--   * dates are `date`, coordinates WGS84 degrees as double precision;
+--   * ids (agency_id, route_id, stop_id, trip_id, service_id, shape_id, block_id) are
+--     COLLATE "C": byte-wise comparison, no linguistic order to pay for in every btree.
 -- No foreign keys: the importer checks every reference (with the file and line of a dangling
 -- one) before it commits, and a per-row FK check would slow the bulk insert.
 -- A re-import replaces all rows in one transaction (DELETE + INSERT, so readers keep seeing
@@ -42,7 +44,7 @@ CREATE VIEW gtfs_feed_current AS
     SELECT * FROM gtfs_feed ORDER BY version DESC LIMIT 1;
 
 CREATE TABLE gtfs_agency (
-    agency_id        text PRIMARY KEY,             -- '' when the feed's single agency has none
+    agency_id        text COLLATE "C" PRIMARY KEY, -- '' if the feed's single agency has none
     agency_name      text NOT NULL,
     agency_url       text NOT NULL,
     agency_timezone  text NOT NULL,                -- the effective zone (--timezone applied)
@@ -53,8 +55,8 @@ CREATE TABLE gtfs_agency (
 );
 
 CREATE TABLE gtfs_routes (
-    route_id            text PRIMARY KEY,
-    agency_id           text,
+    route_id            text COLLATE "C" PRIMARY KEY,
+    agency_id           text COLLATE "C",
     route_short_name    text,
     route_long_name     text,
     route_desc          text,
@@ -68,7 +70,7 @@ CREATE TABLE gtfs_routes (
 );
 
 CREATE TABLE gtfs_stops (
-    stop_id             text PRIMARY KEY,
+    stop_id             text COLLATE "C" PRIMARY KEY,
     stop_code           text,
     stop_name           text,                      -- required for location_type 0, 1, 2
     stop_desc           text,
@@ -77,7 +79,7 @@ CREATE TABLE gtfs_stops (
     zone_id             text,
     stop_url            text,
     location_type       smallint NOT NULL,         -- blank = 0 (stop or platform)
-    parent_station      text,
+    parent_station      text COLLATE "C",
     stop_timezone       text,
     wheelchair_boarding smallint NOT NULL,         -- blank = 0 (no information)
     level_id            text,
@@ -88,7 +90,7 @@ CREATE TABLE gtfs_stops (
 -- because the trip had no shape_id (or the feed no shapes.txt); shape_id is then
 -- 'buyt:derived:' || the first 16 hex digits of md5 of the stop pattern (docs/GTFS.md).
 CREATE TABLE gtfs_shapes (
-    shape_id            text NOT NULL,
+    shape_id            text COLLATE "C" NOT NULL,
     shape_pt_sequence   integer NOT NULL,
     shape_pt_lat        double precision NOT NULL,
     shape_pt_lon        double precision NOT NULL,
@@ -98,14 +100,14 @@ CREATE TABLE gtfs_shapes (
 );
 
 CREATE TABLE gtfs_trips (
-    trip_id               text PRIMARY KEY,
-    route_id              text NOT NULL,
-    service_id            text NOT NULL,
+    trip_id               text COLLATE "C" PRIMARY KEY,
+    route_id              text COLLATE "C" NOT NULL,
+    service_id            text COLLATE "C" NOT NULL,
     trip_headsign         text,
     trip_short_name       text,
     direction_id          smallint,
-    block_id              text,
-    shape_id              text,                    -- a derived shape when the feed gave none
+    block_id              text COLLATE "C",
+    shape_id              text COLLATE "C",        -- a derived shape if the feed gave none
     wheelchair_accessible smallint NOT NULL,       -- blank = 0
     bikes_allowed         smallint NOT NULL        -- blank = 0
 );
@@ -115,9 +117,9 @@ CREATE INDEX gtfs_trips_block_idx ON gtfs_trips (block_id) WHERE block_id IS NOT
 CREATE INDEX gtfs_trips_shape_idx ON gtfs_trips (shape_id);          -- trips drawn on a shape
 
 CREATE TABLE gtfs_stop_times (
-    trip_id             text NOT NULL,
+    trip_id             text COLLATE "C" NOT NULL,
     stop_sequence       integer NOT NULL,
-    stop_id             text NOT NULL,
+    stop_id             text COLLATE "C" NOT NULL,
     arrival_time        integer,                   -- seconds (see the top); NULL = blank
     departure_time      integer,
     stop_headsign       text,
@@ -133,7 +135,7 @@ CREATE TABLE gtfs_stop_times (
 CREATE INDEX gtfs_stop_times_stop_departure_idx ON gtfs_stop_times (stop_id, departure_time);
 
 CREATE TABLE gtfs_calendar (
-    service_id  text PRIMARY KEY,
+    service_id  text COLLATE "C" PRIMARY KEY,
     monday      boolean NOT NULL,
     tuesday     boolean NOT NULL,
     wednesday   boolean NOT NULL,
@@ -146,7 +148,7 @@ CREATE TABLE gtfs_calendar (
 );
 
 CREATE TABLE gtfs_calendar_dates (
-    service_id      text NOT NULL,
+    service_id      text COLLATE "C" NOT NULL,
     date            date NOT NULL,
     exception_type  smallint NOT NULL,             -- 1 = service added, 2 = removed
     CONSTRAINT gtfs_calendar_dates_pkey PRIMARY KEY (service_id, date)
@@ -154,7 +156,7 @@ CREATE TABLE gtfs_calendar_dates (
 CREATE INDEX gtfs_calendar_dates_date_idx ON gtfs_calendar_dates (date); -- exceptions of a day
 
 CREATE TABLE gtfs_frequencies (
-    trip_id       text NOT NULL,
+    trip_id       text COLLATE "C" NOT NULL,
     start_time    integer NOT NULL,                -- seconds, like stop_times
     end_time      integer NOT NULL,
     headway_secs  integer NOT NULL,

@@ -44,8 +44,8 @@ static void cli(struct cli *r, const char *args)
     char out[64], err[64], cmd[4096];
     snprintf(out, sizeof out, "/tmp/buyt-gtfs-test-%d.out", (int)getpid());
     snprintf(err, sizeof err, "/tmp/buyt-gtfs-test-%d.err", (int)getpid());
-    snprintf(cmd, sizeof cmd, "BUYT_LOG_LEVEL=error %s/buyt-gtfs %s >%s 2>%s", BUYT_BIN_DIR,
-             args, out, err);
+    snprintf(cmd, sizeof cmd, "BUYT_LOG_LEVEL=error %s/buyt-gtfs %s >%s 2>%s", BUYT_BIN_DIR, args,
+             out, err);
     int st = system(cmd);
     r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     slurp(out, r->out, sizeof r->out);
@@ -85,22 +85,23 @@ static double sql_double(PGconn *c, const char *sql)
 /* Everything an import writes, as one string: equal before and after means untouched. */
 static void fingerprint(PGconn *c, char *buf, size_t len)
 {
-    sql_text(c,
-             "SELECT (SELECT coalesce(max(version), 0) FROM gtfs_feed) || ':' || md5("
-             "(SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') FROM gtfs_agency t)"
-             " || (SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') FROM gtfs_routes t)"
-             " || (SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') FROM gtfs_stops t)"
-             " || (SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') FROM gtfs_shapes t)"
-             " || (SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') FROM gtfs_trips t)"
-             " || (SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') "
-             "FROM gtfs_stop_times t)"
-             " || (SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') "
-             "FROM gtfs_calendar t)"
-             " || (SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') "
-             "FROM gtfs_calendar_dates t)"
-             " || (SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') "
-             "FROM gtfs_frequencies t))",
-             buf, len);
+    sql_text(
+        c,
+        "SELECT (SELECT coalesce(max(version), 0) FROM gtfs_feed) || ':' || md5("
+        "(SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') FROM gtfs_agency t)"
+        " || (SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') FROM gtfs_routes t)"
+        " || (SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') FROM gtfs_stops t)"
+        " || (SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') FROM gtfs_shapes t)"
+        " || (SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') FROM gtfs_trips t)"
+        " || (SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') "
+        "FROM gtfs_stop_times t)"
+        " || (SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') "
+        "FROM gtfs_calendar t)"
+        " || (SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') "
+        "FROM gtfs_calendar_dates t)"
+        " || (SELECT coalesce(string_agg(t::text, ';' ORDER BY t::text), '') "
+        "FROM gtfs_frequencies t))",
+        buf, len);
 }
 
 static long count(PGconn *c, const char *table)
@@ -118,7 +119,10 @@ static const char *shared(const char *rel, char *buf, size_t len)
     return p;
 }
 
-static void setup(void) { setenv("BUYT_LOG_LEVEL", "warn", 1); }
+static void setup(void)
+{
+    setenv("BUYT_LOG_LEVEL", "warn", 1);
+}
 
 TestSuite(gtfs_import, .init = setup, .timeout = 120);
 
@@ -204,8 +208,8 @@ Test(gtfs_import, imports_trimet_with_distances_timepoints_and_calendar_dates)
     cr_assert_eq(buyt_test_sql_int(c, "SELECT count(*) FROM buyt_gtfs_services_on('2018-06-01') "
                                       "s WHERE s IN ('unknown', 'W.504')"),
                  2);
-    sql_text(c, "SELECT agency || ' ' || timezone || ' ' || feed_version FROM gtfs_feed_current",
-             s, sizeof s);
+    sql_text(c, "SELECT agency || ' ' || timezone || ' ' || feed_version FROM gtfs_feed_current", s,
+             sizeof s);
     cr_assert_str_eq(s, "trimet America/Los_Angeles 20180128-20180206-0148");
     PQfinish(c);
 }
@@ -295,8 +299,7 @@ Test(gtfs_import, derives_one_shape_per_stop_pattern_when_shapes_txt_is_missing)
                                       "WHERE derived"),
                  2);
     cr_assert_eq(count(c, "gtfs_shapes"), 5);
-    cr_assert_eq(buyt_test_sql_int(c, "SELECT count(*) FROM gtfs_trips WHERE shape_id IS NULL"),
-                 0);
+    cr_assert_eq(buyt_test_sql_int(c, "SELECT count(*) FROM gtfs_trips WHERE shape_id IS NULL"), 0);
     const char *pattern[] = {"BH", "GHN", "GB"};
     char id[BUYT_GTFS_DERIVED_ID_MAX];
     cr_assert_eq(buyt_gtfs_derived_shape_id(pattern, 3, id), 0);
@@ -305,9 +308,10 @@ Test(gtfs_import, derives_one_shape_per_stop_pattern_when_shapes_txt_is_missing)
     sql_text(c, "SELECT shape_id FROM gtfs_trips WHERE trip_id = '01_1'", s, sizeof s);
     cr_assert_str_eq(s, id);
     /* The points are the stops, in order. */
-    sql_text(c, "SELECT string_agg(shape_pt_lat::text || ',' || shape_pt_lon::text, ' ' "
-                "ORDER BY shape_pt_sequence) FROM gtfs_shapes WHERE shape_id = "
-                "(SELECT shape_id FROM gtfs_trips WHERE trip_id = '01_1')",
+    sql_text(c,
+             "SELECT string_agg(shape_pt_lat::text || ',' || shape_pt_lon::text, ' ' "
+             "ORDER BY shape_pt_sequence) FROM gtfs_shapes WHERE shape_id = "
+             "(SELECT shape_id FROM gtfs_trips WHERE trip_id = '01_1')",
              s, sizeof s);
     cr_assert_str_eq(s, "21.0287,105.8522 21.0149,105.8446 20.9809,105.8413");
     sql_text(c, "SELECT n_shapes || ' ' || n_derived_shapes FROM gtfs_feed_current", s, sizeof s);

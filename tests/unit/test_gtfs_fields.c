@@ -13,8 +13,7 @@ static int32_t secs_of(const char *s)
 {
     int32_t v = 12345;
     const char *why = NULL;
-    cr_assert_eq(buyt_gtfs_time_parse(s, &v, &why), 0, "\"%s\" refused: %s", s,
-                 why ? why : "?");
+    cr_assert_eq(buyt_gtfs_time_parse(s, &v, &why), 0, "\"%s\" refused: %s", s, why ? why : "?");
     return v;
 }
 
@@ -163,8 +162,7 @@ Test(gtfs_header, refuses_malformed_lines)
     char longname[BUYT_GTFS_NAME_MAX + 2];
     memset(longname, 'x', sizeof longname - 1);
     longname[sizeof longname - 1] = '\0';
-    cr_assert_eq(buyt_gtfs_header_parse(longname, strlen(longname), &h, &why, NULL),
-                 BUYT_EINVAL);
+    cr_assert_eq(buyt_gtfs_header_parse(longname, strlen(longname), &h, &why, NULL), BUYT_EINVAL);
     cr_assert_str_eq(why, "column name too long");
 }
 

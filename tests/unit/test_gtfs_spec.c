@@ -17,6 +17,9 @@ Test(gtfs_spec, every_key_is_a_required_field_of_its_file)
             cr_assert(fd->flags & BUYT_GTFS_REQUIRED || fd->dflt, "%s.%s", f->name, fd->name);
         }
         cr_assert(f->table || !f->key[0], "%s", f->name);
+        /* n_X for gtfs_X: the rules in buyt_gtfs_checks name them */
+        if (f->table)
+            cr_assert(f->typed && !strcmp(f->typed + 2, f->table + 5), "%s", f->name);
     }
 }
 
@@ -49,15 +52,14 @@ Test(gtfs_spec, the_required_files_are_those_of_the_reference)
     cr_assert(!buyt_gtfs_files[BUYT_GTFS_FREQUENCIES].required);
 }
 
-Test(gtfs_spec, checks_name_a_column_of_their_file_and_return_its_key)
+Test(gtfs_spec, checks_name_a_column_of_their_file_and_return_a_line)
 {
     int n = 0;
     for (const struct buyt_gtfs_check *c = buyt_gtfs_checks; c->sql; c++, n++) {
         const struct buyt_gtfs_file *f = &buyt_gtfs_files[c->file];
-        cr_assert_not_null(buyt_gtfs_spec_field(f, c->column), "%s has no %s", f->name,
-                           c->column);
-        cr_assert_not_null(f->key[0], "%s: a check needs the file's key", f->name);
-        cr_assert(!strncmp(c->sql, "SELECT ", 7), "%s", c->sql);
+        cr_assert_not_null(buyt_gtfs_spec_field(f, c->column), "%s has no %s", f->name, c->column);
+        cr_assert(!strncmp(c->sql, "SELECT ", 7) && strstr(c->sql, "n + 1, "), "%s", c->sql);
+        cr_assert_not_null(strstr(c->sql, f->typed), "%s: %s", f->name, c->sql);
         cr_assert_not_null(strstr(c->sql, "LIMIT 1"), "%s", c->sql);
         cr_assert_not_null(c->msg);
     }

@@ -1,11 +1,15 @@
 /* GTFS import; see gtfs_import.h. One transaction per import:
  *
- *   lock -> stage every file (COPY csv into temp text tables, c0..cN by header position)
- *   -> DELETE the previous feed -> per file, INSERT ... SELECT with strict conversions (a bad
- *   value raises; then, and only then, one scan of the staging table finds the first bad
- *   line, or the first repeated key) -> ANALYZE -> cross-row rules (gtfs_spec.c) -> derived
- *   shapes -> time zone and operator code -> gtfs_feed row, NOTIFY buyt_gtfs -> COMMIT.
+ *   lock -> stage every file: COPY csv into a temporary text table s_X (n = line - 1,
+ *   c0..cN by header position) -> convert: INSERT ... SELECT into a temporary typed table
+ *   n_X (the columns of gtfs_X, plus n), strict, then a unique index on the key; only when
+ *   that fails, one scan of s_X finds the first bad line -> ANALYZE -> cross-row rules on
+ *   the n_X tables (gtfs_spec.c) -> derived shapes -> time zone and operator code -> apply:
+ *   per table, DELETE gone keys, UPDATE changed rows, INSERT new keys -> gtfs_feed row,
+ *   NOTIFY buyt_gtfs -> ANALYZE -> COMMIT.
  *
+ * Nothing outside temporary tables is written before every check has passed, and a failure
+ * anywhere rolls everything back.
  * Every identifier in generated SQL is ours (table names from gtfs_spec.c, columns c0..cN);
  * values from the feed only ever travel as COPY data or as query parameters.
  * Line numbers: staging rows are numbered by an identity column in COPY order, so a row's
@@ -204,7 +208,14 @@ static void sql_value(struct sb *b, const struct buyt_gtfs_field *f, const char 
     switch (f->kind) {
     case BUYT_GTFS_TEXT: sb_add(b, "nullif(btrim(%s), '')", c); break;
     case BUYT_GTFS_INT: sb_add(b, "nullif(btrim(%s), '')::integer", c); break;
-    case BUYT_GTFS_FLOAT: sb_add(b, "nullif(btrim(%s), '')::double precision", c); break;
+    case BUYT_GTFS_FLOAT:
+        /* strtod() under float8in would also read hexadecimal ("0x1A") */
+        sb_add(b,
+               "CASE WHEN coalesce(btrim(%s), '') = '' THEN NULL WHEN strpos(%s, 'x') + "
+               "strpos(%s, 'X') = 0 THEN btrim(%s)::double precision "
+               "ELSE pg_temp.buyt_gtfs_bad(%s, NULL::double precision) END",
+               c, c, c, c, c);
+        break;
     case BUYT_GTFS_TIME:
     case BUYT_GTFS_DATE:
         sb_add(b,
@@ -248,13 +259,13 @@ static void sql_valid(struct sb *b, const struct buyt_gtfs_field *f, const char 
     case BUYT_GTFS_TEXT: sb_add(b, "true"); break;
     case BUYT_GTFS_INT:
         sb_add(b,
-               "CASE WHEN %s ~ '^ *[+-]?[0-9]{1,10} *$' THEN btrim(%s)::bigint BETWEEN %.0f "
+               "CASE WHEN %s ~ '^\\s*[+-]?[0-9]{1,10}\\s*$' THEN btrim(%s)::bigint BETWEEN %.0f "
                "AND %.0f ELSE false END",
                c, c, f->lo, f->hi);
         break;
     case BUYT_GTFS_FLOAT:
         sb_add(b,
-               "CASE WHEN %s ~ '^ *[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]{1,2})? *$' "
+               "CASE WHEN %s ~ '^\\s*[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]{1,2})?\\s*$' "
                "THEN btrim(%s)::double precision BETWEEN %.17g AND %.17g ELSE false END",
                c, c, f->lo, f->hi);
         break;

@@ -472,6 +472,13 @@ Test(gtfs_refused, coordinate_out_of_range)
                    "stops.txt:3: column stop_lat: bad value \"95.01\" (expected a number -90..90)");
 }
 
+Test(gtfs_refused, hexadecimal_number)
+{
+    /* float8's input (strtod) reads "0x15" as 21.0: GTFS numbers are decimal */
+    expect_refused("hex-coordinate",
+                   "stops.txt:3: column stop_lat: bad value \"0x15\" (expected a number -90..90)");
+}
+
 Test(gtfs_refused, row_with_an_extra_field_reported_from_the_copy_context)
 {
     expect_refused("extra-field", "stops.txt:4: extra data after last expected column");

@@ -379,6 +379,79 @@ void buyt_engine_set_network(struct buyt_engine *e, struct buyt_network *net,
                   e->net_info.load_ms);
 }
 
+struct reload {
+    uv_work_t req;
+    struct buyt_engine *e;
+    char *conninfo;
+    int64_t now_ms;
+    struct buyt_network *net;
+    struct buyt_netload_info info;
+    int rc;
+    char err[512];
+};
+
+static void reload_work(uv_work_t *req)
+{
+    struct reload *r = req->data;
+    PGconn *c = PQconnectdb(r->conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(r->err, sizeof r->err, "connecting: %s", PQerrorMessage(c));
+        r->rc = BUYT_EDB;
+    } else {
+        r->rc = buyt_netload(c, r->now_ms, -1, 1, &r->net, &r->info, r->err, sizeof r->err);
+    }
+    PQfinish(c);
+}
+
+static void reload_done(uv_work_t *req, int status)
+{
+    struct reload *r = req->data;
+    struct buyt_engine *e = r->e;
+    e->net_loading = false;
+    if (status || r->rc || e->stopping) {
+        if (!e->stopping) {
+            e->stats.network_load_failures++;
+            BUYT_ERROR("engine", "msg=\"network reload failed; keeping the current one\" err=\"%s\"",
+                       r->err);
+        }
+        buyt_network_free(r->net);
+    } else {
+        buyt_engine_set_network(e, r->net, &r->info);
+    }
+    free(r->conninfo);
+    free(r);
+}
+
+void buyt_engine_reload_network(struct buyt_engine *e)
+{
+    if (e->net_loading || e->stopping || !e->cfg.conninfo)
+        return;
+    struct reload *r = calloc(1, sizeof *r);
+    if (!r || !(r->conninfo = strdup(e->cfg.conninfo))) {
+        free(r);
+        return;
+    }
+    r->e = e;
+    r->now_ms = buyt_wall_ms();
+    r->req.data = r;
+    if (uv_queue_work(e->loop, &r->req, reload_work, reload_done)) {
+        free(r->conninfo);
+        free(r);
+        return;
+    }
+    e->net_loading = true;
+}
+
+static void on_net_timer(uv_timer_t *t)
+{
+    struct buyt_engine *e = t->data;
+    if (e->net_info.refresh_at_ms && buyt_wall_ms() >= e->net_info.refresh_at_ms) {
+        BUYT_INFO("engine", "msg=\"new service day: loading the network\"");
+        e->net_info.refresh_at_ms = 0; /* once; the new load sets the next */
+        buyt_engine_reload_network(e);
+    }
+}
+
 struct stopev_ctx {
     struct buyt_engine *e;
     struct buyt_vehicle *v;
@@ -692,6 +765,9 @@ int buyt_engine_start(struct buyt_engine *e)
     uv_timer_start(&e->flush_timer, on_flush_timer, tick, tick);
     uv_timer_init(e->loop, &e->drain_timer);
     e->drain_timer.data = e;
+    uv_timer_init(e->loop, &e->net_timer);
+    e->net_timer.data = e;
+    uv_timer_start(&e->net_timer, on_net_timer, 60000, 60000);
     if (e->cfg.mqtt_url) {
         struct buyt_mqtt_opts mo = {.url = e->cfg.mqtt_url, .client_id = e->client_id,
                                     .clean_session = false, .max_inflight = 1000};
@@ -751,6 +827,7 @@ static void finish_stop(struct buyt_engine *e)
     buyt_pgwriter_stop(e->writer);
     e->writer = NULL;
     uv_close((uv_handle_t *)&e->flush_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&e->net_timer, on_handle_closed);
     uv_close((uv_handle_t *)&e->drain_timer, on_handle_closed);
 }
 
@@ -762,6 +839,7 @@ void buyt_engine_stop(struct buyt_engine *e, void (*stopped)(void *arg), void *a
     e->stopped = stopped;
     e->stopped_arg = arg;
     uv_timer_stop(&e->flush_timer);
+    uv_timer_stop(&e->net_timer);
     if (e->mqtt)
         buyt_mqtt_close(e->mqtt, on_mqtt_closed, e);
     else

@@ -79,6 +79,8 @@ struct buyt_engine {
     struct buyt_matcher *matcher;
     struct buyt_stopev_config stopev_cfg;
     struct buyt_matcher_result mres; /* scratch: one result at a time (512 B of points) */
+    bool net_loading;             /* a reload runs on the threadpool */
+    uv_timer_t net_timer;         /* daily refresh check */
     uint8_t *scratch;             /* packed bad records for `rejects` */
     size_t scratch_cap;
 };
@@ -101,6 +103,10 @@ void buyt_engine_handle(struct buyt_engine *e, const char *topic, const void *pa
  *  vehicle's matching state is reset and a driver's sign-in choice re-applied. Loop thread. */
 void buyt_engine_set_network(struct buyt_engine *e, struct buyt_network *net,
                              const struct buyt_netload_info *info);
+
+/** Loads the network again on the libuv threadpool (the loop keeps running) and swaps it in
+ *  when done. Called on SIGHUP and daily at 03:00 in the feed's time zone. */
+void buyt_engine_reload_network(struct buyt_engine *e);
 
 /** SIGHUP: adds vehicles registered since start (one blocking query on the loop, ~ms for a
  *  city's fleet). Returns 0 or BUYT_EDB (logged; the engine keeps running). */

@@ -84,7 +84,7 @@ static void usage(FILE *f)
             "  --agency CODE     operator code in topics (default hn)\n"
             "  --spool DIR       spool directory (default ./spool)\n"
             "  --client-id ID    broker session id (default buyt-ingest-AGENCY); one per engine\n"
-            "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads vehicles.\n");
+            "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads vehicles and the network.\n");
 }
 
 static uv_signal_t sig_term, sig_int, sig_hup;
@@ -103,6 +103,7 @@ static void on_signal(uv_signal_t *s, int signum)
     (void)s;
     if (signum == SIGHUP) {
         buyt_engine_reload(&engine);
+        buyt_engine_reload_network(&engine);
         return;
     }
     BUYT_INFO("ingest", "msg=\"draining\" signal=%d", signum);

@@ -188,6 +188,13 @@ int buyt_netload(PGconn *c, int64_t now_ms, int day_from, int day_to, struct buy
             c, "SELECT (to_timestamp($1::float8) AT TIME ZONE $2)::date + $3::int,"
                " (to_timestamp($1::float8) AT TIME ZONE $2)::date + $4::int",
             4, NULL, days_p, NULL, NULL, 0);
+        PGresult *rr = PQexecParams(
+            c, "SELECT (extract(epoch FROM (((to_timestamp($1::float8) AT TIME ZONE $2)::date + 1)"
+               " + time '03:00') AT TIME ZONE $2) * 1000)::bigint",
+            2, NULL, days_p, NULL, NULL, 0);
+        if (PQresultStatus(rr) == PGRES_TUPLES_OK)
+            info->refresh_at_ms = strtoll(PQgetvalue(rr, 0, 0), NULL, 10);
+        PQclear(rr);
         if (PQresultStatus(r) != PGRES_TUPLES_OK)
             rc = fail(c, r, "resolving service days", err, errlen);
         else {

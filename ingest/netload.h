@@ -22,6 +22,7 @@ struct buyt_netload_info {
     char first_day[16], last_day[16]; /* service days loaded, YYYY-MM-DD */
     uint32_t trip_instances, stop_times;
     double load_ms;
+    int64_t refresh_at_ms; /* 03:00 local after "today": when to load the next days (0: none) */
 };
 
 /** Builds and finishes a network for service days [today + day_from, today + day_to] (today in

@@ -328,8 +328,10 @@ Test(ingest_store, postgres_outage_mid_stream_loses_and_duplicates_nothing)
 
 /* ------------------------------------------------------------------ the real binary */
 
-/* Each test's engine has its own broker session: a persistent session outlives its test. */
-static pid_t spawn_ingest(const char *db, const char *spool, const char *client_id)
+/* Each test's engine has its own broker session: a persistent session outlives its test.
+ * stderr (the log) goes to `log` when given. */
+static pid_t spawn_ingest_log(const char *db, const char *spool, const char *client_id,
+                              const char *log)
 {
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
@@ -338,11 +340,18 @@ static pid_t spawn_ingest(const char *db, const char *spool, const char *client_
         char path[512];
         snprintf(path, sizeof path, "%s/buyt-ingest", BUYT_BIN_DIR);
         freopen("/dev/null", "w", stdout);
+        if (log)
+            freopen(log, "w", stderr);
         execl(path, path, "--db", db, "--mqtt", getenv("BUYT_MQTT_URL"), "--agency", "hn",
               "--spool", spool, "--client-id", client_id, (char *)NULL);
         _exit(127);
     }
     return pid;
+}
+
+static pid_t spawn_ingest(const char *db, const char *spool, const char *client_id)
+{
+    return spawn_ingest_log(db, spool, client_id, NULL);
 }
 
 static void wait_count(const char *db, const char *sql, long long want, int timeout_ms)
@@ -442,5 +451,51 @@ Test(ingest_store, backlog_queued_at_the_broker_while_engine_is_down_is_not_drop
     waitpid(pid, NULL, 0);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", spool);
+    cr_assert_eq(system(cmd), 0);
+}
+
+/* True once `needle` appears in the file (polls up to timeout_ms). */
+static bool log_has(const char *path, const char *needle, int timeout_ms)
+{
+    for (int waited = 0; waited <= timeout_ms; waited += 100) {
+        FILE *f = fopen(path, "r");
+        char line[2048];
+        bool found = false;
+        while (f && !found && fgets(line, sizeof line, f))
+            found = strstr(line, needle) != NULL;
+        if (f)
+            fclose(f);
+        if (found)
+            return true;
+        usleep(100 * 1000);
+    }
+    return false;
+}
+
+Test(ingest_store, sighup_loads_a_newly_imported_network_without_stopping)
+{
+    char db[512], spool[128], log[160], cmd[1024];
+    buyt_test_fresh_db(db, sizeof db);
+    register_vehicles(db, 1);
+    snprintf(spool, sizeof spool, "/tmp/buyt-spool-XXXXXX");
+    cr_assert_not_null(mkdtemp(spool));
+    snprintf(log, sizeof log, "%s.log", spool);
+    pid_t pid = spawn_ingest_log(db, spool, "it-reload", log);
+    cr_assert(log_has(log, "msg=started", 10000), "engine did not start");
+    snprintf(cmd, sizeof cmd, "%s/buyt-gtfs import --db '%s' --feed %s/tests/fixtures/gtfs/always"
+             " >/dev/null", BUYT_BIN_DIR, db, BUYT_SOURCE_DIR);
+    cr_assert_eq(system(cmd), 0);
+    kill(pid, SIGHUP);
+    cr_assert(log_has(log, "msg=\"network loaded\" feed_version=1 timezone=Asia/Ho_Chi_Minh", 10000),
+              "no reload in the log");
+    cr_assert(log_has(log, "routes=1 stops=5", 100));
+    /* Still taking telemetry after the swap. */
+    burst(1, 10, 1, buyt_wall_ms() - 60000);
+    wait_count(db, "SELECT count(*) FROM fixes", 10, 10000);
+    kill(pid, SIGTERM);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", spool, log);
     cr_assert_eq(system(cmd), 0);
 }

@@ -402,13 +402,13 @@ void buyt_mqtt_close(struct buyt_mqtt *m, void (*done)(void *arg), void *arg)
 {
     if (m->closing)
         return;
+    m->closing = true; /* first: the disconnect callback below is not a connection loss */
     if (m->connected) {
         /* A clean DISCONNECT: the broker discards the will. Flush it before closing. */
         mosquitto_disconnect(m->mosq);
         if (mosquitto_socket(m->mosq) >= 0)
             mosquitto_loop_write(m->mosq, 1);
     }
-    m->closing = true;
     m->done = done;
     m->done_arg = arg;
     m->connected = false;

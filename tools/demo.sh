@@ -51,14 +51,34 @@ set -a; . "$run/env"; set +a
 step "migrating"
 "$bin/buyt-migrate" --db "$BUYT_PG"
 
-# Later stages (GTFS import, engine, simulator, dashboard) start here as they exist.
-if [ -n "$gtfs" ] && [ -x "$bin/buyt-gtfs" ]; then
-  step "importing GTFS $gtfs"
-  "$bin/buyt-gtfs" import --db "$BUYT_PG" --feed "$gtfs"
+# The network: --gtfs PATH, else the generated city (buyt-sim --generate-city) once the
+# simulator provides it, else the small fixture feed that always has service.
+if [ -n "$gtfs" ]; then
+  feed=$gtfs
+elif "$bin/buyt-sim" --help 2>/dev/null | grep -q -- --generate-city; then
+  feed=$run/city
+  [ -d "$feed" ] || { step "generating the demo city"; "$bin/buyt-sim" --generate-city "$feed"; }
+else
+  feed=$top/tests/fixtures/gtfs/always
 fi
+step "importing GTFS $feed"
+"$bin/buyt-gtfs" import --db "$BUYT_PG" --feed "$feed" --agency hn --timezone Asia/Ho_Chi_Minh
+
+step "starting buyt-ingest (log: $run/ingest.log)"
+"$bin/buyt-ingest" --db "$BUYT_PG" --mqtt "$BUYT_MQTT_URL" --agency hn --spool "$run/spool" \
+  --http 127.0.0.1:8080 2>>"$run/ingest.log" &
+pids+=($!)
+for _ in $(seq 1 50); do grep -q "msg=started" "$run/ingest.log" 2>/dev/null && break; sleep 0.2; done
+grep -q "msg=started" "$run/ingest.log" || { tail -5 "$run/ingest.log"; exit 1; }
 
 printf '\nbuyt demo is running.\n'
+printf '  engine log  tail -f %s\n' "$run/ingest.log"
 printf '  PostgreSQL  psql "%s"\n' "$BUYT_PG"
 printf "  broker      mosquitto_sub -L '%s/buyt/v1/#' -v\n" "$BUYT_MQTT_TOOL_URL"
 printf 'Press Ctrl-C to stop.\n'
-while :; do sleep 1; done
+while :; do
+  sleep 1
+  for p in "${pids[@]}"; do
+    kill -0 "$p" 2>/dev/null || { echo "demo: a component exited; see $run/*.log" >&2; exit 1; }
+  done
+done

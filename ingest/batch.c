@@ -308,6 +308,11 @@ int buyt_batch_set_progress(struct buyt_batch *b, int32_t vehicle, const struct 
             return 0;
         }
     }
+    return buyt_batch_add_progress(b, vehicle, s);
+}
+
+int buyt_batch_add_progress(struct buyt_batch *b, int32_t vehicle, const struct buyt_seqset *s)
+{
     if (b->n_progress == b->cap_progress) {
         uint32_t cap = b->cap_progress ? b->cap_progress * 2 : 64;
         void *p = realloc(b->progress, cap * sizeof *b->progress);

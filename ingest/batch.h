@@ -101,6 +101,10 @@ int buyt_batch_add_stop_event(struct buyt_batch *b, const struct buyt_batch_stop
 /** Records (or updates) a vehicle's seq-set snapshot. Returns 0 or BUYT_ENOMEM. */
 int buyt_batch_set_progress(struct buyt_batch *b, int32_t vehicle, const struct buyt_seqset *s);
 
+/** Appends a snapshot for a vehicle the caller knows is not in the batch yet (no search: sealing
+ *  a batch touched by thousands of vehicles stays linear). Returns 0 or BUYT_ENOMEM. */
+int buyt_batch_add_progress(struct buyt_batch *b, int32_t vehicle, const struct buyt_seqset *s);
+
 /** Binary COPY stream framing (PostgreSQL "COPY ... (FORMAT binary)" file format). */
 extern const uint8_t buyt_copy_header[19];
 extern const uint8_t buyt_copy_trailer[2];

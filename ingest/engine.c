@@ -202,9 +202,10 @@ static void touch(struct buyt_engine *e, struct buyt_vehicle *v)
 
 void buyt_engine_flush(struct buyt_engine *e)
 {
+    e->batch.n_progress = 0; /* rebuilt from scratch: a failed earlier flush may have left some */
     for (uint32_t i = 0; i < e->n_touched; i++) {
         struct buyt_vehicle *v = &e->vehicles.v[e->touched[i]];
-        if (buyt_batch_set_progress(&e->batch, v->db_id, &v->accepted))
+        if (buyt_batch_add_progress(&e->batch, v->db_id, &v->accepted))
             return; /* out of memory: retry at the next flush */
     }
     if (buyt_batch_empty(&e->batch))

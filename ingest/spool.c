@@ -181,7 +181,7 @@ static int decode(const uint8_t *p, size_t len, struct buyt_batch *b)
             s.r[k].lo = take64(&r);
             s.r[k].hi = take64(&r);
         }
-        if (buyt_batch_set_progress(b, vehicle, &s))
+        if (buyt_batch_add_progress(b, vehicle, &s))
             return BUYT_ENOMEM;
     }
     return r.bad || r.at != r.len ? BUYT_ECORRUPT : 0;

@@ -270,7 +270,8 @@ int buyt_spool_list(const char *dir, uint64_t **ids)
         v[n++] = id;
     }
     closedir(d);
-    qsort(v, n, sizeof *v, cmp_u64);
+    if (n)
+        qsort(v, n, sizeof *v, cmp_u64);
     *ids = v;
     return (int)n;
 }

@@ -835,7 +835,7 @@ static uint32_t find_stop_or_404(struct buyt_api *a, struct buyt_http_req *r)
     const char *id = buyt_http_param(r, 0);
     uint32_t s = a->e->net ? buyt_network_stop_find(a->e->net, id) : BUYT_NETWORK_NONE;
     if (s == BUYT_NETWORK_NONE)
-        buyt_http_error(r, 404, "not_found", "stop_id", "no stop '%.64s'", id);
+        buyt_http_error(r, 404, "not_found", "stop_id", "stop_id: no stop '%.64s'", id);
     return s;
 }
 
@@ -1261,7 +1261,7 @@ static void h_route(void *ud, struct buyt_http_req *r)
     const char *id = buyt_http_param(r, 0);
     uint32_t ri = net ? buyt_network_route_find(net, id) : BUYT_NETWORK_NONE;
     if (ri == BUYT_NETWORK_NONE) {
-        buyt_http_error(r, 404, "not_found", "route_id", "no route '%.64s'", id);
+        buyt_http_error(r, 404, "not_found", "route_id", "route_id: no route '%.64s'", id);
         return;
     }
     struct buyt_jsonw *w = buyt_http_body(r);
@@ -1306,7 +1306,7 @@ static void h_vehicles(void *ud, struct buyt_http_req *r)
     if (rc == 1) {
         ri = net ? buyt_network_route_find(net, route) : BUYT_NETWORK_NONE;
         if (ri == BUYT_NETWORK_NONE) {
-            buyt_http_error(r, 404, "not_found", "route", "no route '%.64s'", route);
+            buyt_http_error(r, 404, "not_found", "route", "route: no route '%.64s'", route);
             return;
         }
     }
@@ -1332,7 +1332,7 @@ static const struct buyt_vehicle *find_vehicle_or_404(struct buyt_api *a, struct
     const char *id = buyt_http_param(r, 0);
     const struct buyt_vehicle *v = buyt_vehicles_find(&a->e->vehicles, id);
     if (!v)
-        buyt_http_error(r, 404, "not_found", "vehicle_id", "no vehicle '%.64s'", id);
+        buyt_http_error(r, 404, "not_found", "vehicle_id", "vehicle_id: no vehicle '%.64s'", id);
     return v;
 }
 
@@ -1560,16 +1560,16 @@ static void h_track(void *ud, struct buyt_http_req *r)
         from = to - 3600 * 1000;
     }
     if (from >= to) {
-        buyt_http_error(r, 400, "bad_parameter", "from", "from must be before to");
+        buyt_http_error(r, 400, "bad_parameter", "from", "from: must be before to");
         return;
     }
     if (to - from > TRACK_MAX_WINDOW_MS) {
         buyt_http_error(r, 400, "bad_parameter", "to",
-                        "the window from..to is longer than 24 hours; page through shorter ones");
+                        "to: the window from..to is longer than 24 hours; page through shorter ones");
         return;
     }
     if (hc == 1 && (cur_t < from || cur_t >= to)) {
-        buyt_http_error(r, 400, "bad_parameter", "cursor", "cursor outside the window from..to");
+        buyt_http_error(r, 400, "bad_parameter", "cursor", "cursor: outside the window from..to");
         return;
     }
     if (!a->conninfo) {

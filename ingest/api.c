@@ -58,6 +58,12 @@ struct api_index {
     struct variant *vars;
 };
 
+struct on_pattern {
+    uint32_t pattern, vehicle; /* vehicle: index in e->vehicles.v */
+};
+
+#define ON_PATTERN_MAX_AGE_MS 200
+
 struct pg_pool {
     uv_mutex_t mu;
     PGconn **idle;
@@ -82,6 +88,13 @@ struct buyt_api {
     bool probe_running;
     int64_t probe_ms;   /* wall time of the latest probe result */
     struct buyt_metrics_api st;
+    /* Vehicles on a trip, by the trip's pattern (arrivals look up the patterns through a
+     * stop): a snapshot rebuilt when older than ON_PATTERN_MAX_AGE_MS, so that a busy server
+     * does not walk the whole vehicle table (kilobytes of matcher state each) per request. */
+    struct on_pattern *onp;
+    uint32_t n_onp, cap_onp;
+    uint64_t onp_built_ms, onp_loads;
+    bool onp_valid;
     /* scratch (loop thread) */
     struct buyt_arrival *arr;
     uint32_t arr_cap;
@@ -608,11 +621,24 @@ static int q_time(struct buyt_http_req *r, const char *name, int64_t *out)
 
 static void date_str(int64_t day_start_ms, char out[11])
 {
-    char b[32];
-    /* The service date is the local date of the day's noon (network.h: noon - 12 h). */
-    buyt_iso8601_ms(day_start_ms + 12 * 3600 * 1000, b, sizeof b);
-    memcpy(out, b, 10);
-    out[10] = '\0';
+    /* The service date is the local date of the day's noon (network.h: noon - 12 h), i.e. the
+     * UTC date of that instant for any zone within 12 h of UTC. Civil date from days: Howard
+     * Hinnant's civil_from_days (inverse of buyt_days_from_civil); no printf on the hot path. */
+    int64_t z = (day_start_ms + 12 * 3600 * 1000) / 86400000 + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = (int64_t)yoe + era * 400;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    unsigned d = doy - (153 * mp + 2) / 5 + 1;
+    unsigned m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+    unsigned yy = (unsigned)(y < 0 ? 0 : y > 9999 ? 9999 : y);
+    out[0] = (char)('0' + yy / 1000), out[1] = (char)('0' + yy / 100 % 10);
+    out[2] = (char)('0' + yy / 10 % 10), out[3] = (char)('0' + yy % 10), out[4] = '-';
+    out[5] = (char)('0' + m / 10), out[6] = (char)('0' + m % 10), out[7] = '-';
+    out[8] = (char)('0' + d / 10), out[9] = (char)('0' + d % 10), out[10] = '\0';
 }
 
 static void w_stop(struct buyt_jsonw *w, const struct buyt_network *net, uint32_t s)
@@ -971,6 +997,44 @@ static bool claimed(const uint32_t *trips, uint32_t n, uint32_t t)
     return false;
 }
 
+static int cmp_on_pattern(const void *x, const void *y)
+{
+    const struct on_pattern *a = x, *b = y;
+    if (a->pattern != b->pattern)
+        return a->pattern < b->pattern ? -1 : 1;
+    return a->vehicle < b->vehicle ? -1 : a->vehicle > b->vehicle;
+}
+
+static void refresh_on_pattern(struct buyt_api *a)
+{
+    struct buyt_engine *e = a->e;
+    const struct buyt_network *net = e->net;
+    uint64_t now = uv_now(e->loop);
+    if (a->onp_valid && a->onp_loads == e->stats.network_loads &&
+        now - a->onp_built_ms < ON_PATTERN_MAX_AGE_MS)
+        return;
+    a->n_onp = 0;
+    a->onp_valid = false;
+    for (uint32_t i = 0; net && i < e->vehicles.n; i++) {
+        const struct buyt_vehicle *v = &e->vehicles.v[i];
+        if (v->trip >= net->n_trips || !trip_usable(net, v->trip))
+            continue;
+        if (a->n_onp == a->cap_onp) {
+            uint32_t cap = a->cap_onp ? a->cap_onp * 2 : 256;
+            void *p = realloc(a->onp, cap * sizeof *a->onp);
+            if (!p)
+                return; /* no snapshot: arrivals are schedule-only until memory comes back */
+            a->onp = p;
+            a->cap_onp = cap;
+        }
+        a->onp[a->n_onp++] = (struct on_pattern){net->trips[v->trip].pattern, i};
+    }
+    qsort(a->onp, a->n_onp, sizeof *a->onp, cmp_on_pattern);
+    a->onp_built_ms = now;
+    a->onp_loads = e->stats.network_loads;
+    a->onp_valid = true;
+}
+
 int buyt_api_arrivals_baseline(void *ud, struct buyt_engine *e, uint32_t stop, int64_t now,
                                int64_t from, int64_t to, struct buyt_arrival *out, uint32_t cap,
                                uint32_t *n)
@@ -984,19 +1048,31 @@ int buyt_api_arrivals_baseline(void *ud, struct buyt_engine *e, uint32_t stop, i
     const struct occ *occ = ix->stop_occ + ix->stop_occ_start[stop];
     uint32_t n_occ = ix->stop_occ_start[stop + 1] - ix->stop_occ_start[stop];
     uint32_t rt_trips[256], n_rt = 0;
+    refresh_on_pattern(a);
     /* Trips with a fresh vehicle on them: schedule + the vehicle's deviation. */
-    for (uint32_t i = 0; i < e->vehicles.n; i++) {
-        const struct buyt_vehicle *v = &e->vehicles.v[i];
-        if (v->trip == BUYT_NETWORK_NONE || v->trip >= net->n_trips || v->completed ||
-            !v->last_fix_ms || now - v->last_fix_ms > STALE_MS || !trip_usable(net, v->trip))
-            continue;
-        const struct buyt_network_trip *t = &net->trips[v->trip];
-        for (uint32_t o = 0; o < n_occ; o++) {
-            if (occ[o].pattern != t->pattern)
+    for (uint32_t o = 0; o < n_occ; o++) {
+        uint32_t p = occ[o].pattern, k = occ[o].k;
+        uint32_t lo = 0, hi = a->n_onp;
+        while (lo < hi) { /* first snapshot entry of pattern p */
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (a->onp[mid].pattern < p)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (uint32_t q = lo; q < a->n_onp && a->onp[q].pattern == p; q++) {
+            uint32_t i = a->onp[q].vehicle;
+            if (i >= e->vehicles.n)
                 continue;
+            const struct buyt_vehicle *v = &e->vehicles.v[i];
+            /* The snapshot may be up to 200 ms old: re-check what it was built from. */
+            if (v->trip >= net->n_trips || net->trips[v->trip].pattern != p || v->completed ||
+                !v->last_fix_ms || now - v->last_fix_ms > STALE_MS ||
+                v->last_fix_ms - now > STALE_MS || !trip_usable(net, v->trip))
+                continue;
+            const struct buyt_network_trip *t = &net->trips[v->trip];
             if (n_rt < sizeof rt_trips / sizeof rt_trips[0])
                 rt_trips[n_rt++] = v->trip;
-            uint32_t k = occ[o].k;
             if (k < v->next_stop)
                 continue; /* passed */
             const struct buyt_network_time *tm = &net->times[t->first_time + k];
@@ -1015,7 +1091,7 @@ int buyt_api_arrivals_baseline(void *ud, struct buyt_engine *e, uint32_t stop, i
             double dist = buyt_network_trip_stop_dist(net, v->trip, k) - v->dist_m;
             if (dist < 0)
                 dist = 0;
-            uint32_t away = k - (v->next_stop < k ? v->next_stop : k);
+            uint32_t away = k - v->next_stop;
             enum buyt_arrival_status st = BUYT_ARRIVAL_ON_TIME;
             if (away == 0 && dist <= 30)
                 st = BUYT_ARRIVAL_AT_STOP;
@@ -1101,7 +1177,11 @@ static void h_arrivals(void *ud, struct buyt_http_req *r)
     if (stop == BUYT_NETWORK_NONE || !q_int(r, "minutes_before", 5, 0, 60, &before) ||
         !q_int(r, "minutes_after", 60, 1, 240, &after) || !q_int(r, "limit", 20, 1, 100, &limit))
         return;
+    /* time: the board as of another instant (OneBusAway's `time`); vehicles are only used
+     * within 2 min of their last fix, so a board far from now is schedule-only. */
     int64_t now = buyt_http_now_ms(r);
+    if (q_time(r, "time", &now) < 0)
+        return;
     int64_t from = now - before * 60000, to = now + after * 60000;
     uint32_t n = 0;
     for (;;) {
@@ -1788,6 +1868,7 @@ void buyt_api_free(struct buyt_api *a)
     PQfinish(a->probe_conn);
     index_free(&a->ix);
     free(a->arr);
+    free(a->onp);
     free(a->near);
     free(a->near_d);
     free(a->conninfo);

@@ -27,12 +27,10 @@ void buyt_jsonw_close(struct buyt_jsonw *w)
     memset(w, 0, sizeof *w);
 }
 
-int buyt_jsonw_reserve(struct buyt_jsonw *w, size_t extra)
+static int grow(struct buyt_jsonw *w, size_t extra)
 {
     if (w->oom)
         return BUYT_ENOMEM;
-    if (w->cap - w->len > extra)
-        return 0;
     size_t cap = w->cap ? w->cap : 1024;
     while (cap - w->len <= extra) {
         if (cap > SIZE_MAX / 2) {
@@ -51,9 +49,18 @@ int buyt_jsonw_reserve(struct buyt_jsonw *w, size_t extra)
     return 0;
 }
 
+/* The hot path is one comparison; after a failed allocation writes that still fit may land,
+ * which is harmless: the document is discarded (oom stays set). */
+static inline int ensure(struct buyt_jsonw *w, size_t extra)
+{
+    return w->cap - w->len > extra ? 0 : grow(w, extra);
+}
+
+int buyt_jsonw_reserve(struct buyt_jsonw *w, size_t extra) { return ensure(w, extra); }
+
 static inline void put(struct buyt_jsonw *w, const void *p, size_t n)
 {
-    if (buyt_jsonw_reserve(w, n))
+    if (ensure(w, n))
         return;
     memcpy(w->buf + w->len, p, n);
     w->len += n;
@@ -61,7 +68,7 @@ static inline void put(struct buyt_jsonw *w, const void *p, size_t n)
 
 static inline void putc1(struct buyt_jsonw *w, char c)
 {
-    if (buyt_jsonw_reserve(w, 1))
+    if (ensure(w, 1))
         return;
     w->buf[w->len++] = c;
 }
@@ -165,9 +172,6 @@ void buyt_jsonw_escape(struct buyt_jsonw *w, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const uint8_t *s = (const uint8_t *)str, *end = s + n;
-    /* Worst case 6 output bytes per input byte ("\u00XX"): reserve once for short strings. */
-    if (n < 4096 && buyt_jsonw_reserve(w, n * 6))
-        return;
     while (s < end) {
         const uint8_t *run = s;
         while (s < end && plain_ascii[*s])
@@ -212,6 +216,15 @@ void buyt_jsonw_escape(struct buyt_jsonw *w, const char *str, size_t n)
     }
 }
 
+/* Length of the prefix of s[0..n) that needs no escaping. */
+static inline size_t plain_prefix(const char *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n && plain_ascii[(uint8_t)s[i]])
+        i++;
+    return i;
+}
+
 void buyt_jsonw_str_n(struct buyt_jsonw *w, const char *s, size_t n)
 {
     if (!s) {
@@ -219,8 +232,15 @@ void buyt_jsonw_str_n(struct buyt_jsonw *w, const char *s, size_t n)
         return;
     }
     sep(w);
-    putc1(w, '"');
-    buyt_jsonw_escape(w, s, n);
+    size_t p = plain_prefix(s, n);
+    if (ensure(w, p + 2))
+        return;
+    char *o = w->buf + w->len;
+    *o++ = '"';
+    memcpy(o, s, p);
+    w->len += p + 1;
+    if (p < n)
+        buyt_jsonw_escape(w, s + p, n - p);
     putc1(w, '"');
 }
 
@@ -229,11 +249,23 @@ void buyt_jsonw_str(struct buyt_jsonw *w, const char *s)
     buyt_jsonw_str_n(w, s, s ? strlen(s) : 0);
 }
 
-void buyt_jsonw_key(struct buyt_jsonw *w, const char *key)
+void buyt_jsonw_key_n(struct buyt_jsonw *w, const char *key, size_t n)
 {
     assert(!w->after_key);
-    buyt_jsonw_str(w, key);
-    putc1(w, ':');
+    if (plain_prefix(key, n) == n) { /* the usual literal key: one copy */
+        sep(w);
+        if (ensure(w, n + 3))
+            return;
+        char *o = w->buf + w->len;
+        o[0] = '"';
+        memcpy(o + 1, key, n);
+        o[n + 1] = '"';
+        o[n + 2] = ':';
+        w->len += n + 3;
+    } else {
+        buyt_jsonw_str_n(w, key, n);
+        putc1(w, ':');
+    }
     w->after_key = true;
 }
 
@@ -356,43 +388,7 @@ void buyt_jsonw_json(struct buyt_jsonw *w, const char *json, size_t n)
     put(w, json, n);
 }
 
-/* ------------------------------------------------------------------ shorthands, raw text */
-
-void buyt_jsonw_kstr(struct buyt_jsonw *w, const char *key, const char *s)
-{
-    buyt_jsonw_key(w, key);
-    buyt_jsonw_str(w, s);
-}
-
-void buyt_jsonw_kint(struct buyt_jsonw *w, const char *key, int64_t v)
-{
-    buyt_jsonw_key(w, key);
-    buyt_jsonw_int(w, v);
-}
-
-void buyt_jsonw_kuint(struct buyt_jsonw *w, const char *key, uint64_t v)
-{
-    buyt_jsonw_key(w, key);
-    buyt_jsonw_uint(w, v);
-}
-
-void buyt_jsonw_kbool(struct buyt_jsonw *w, const char *key, bool v)
-{
-    buyt_jsonw_key(w, key);
-    buyt_jsonw_bool(w, v);
-}
-
-void buyt_jsonw_kfixed(struct buyt_jsonw *w, const char *key, double v, int decimals)
-{
-    buyt_jsonw_key(w, key);
-    buyt_jsonw_fixed(w, v, decimals);
-}
-
-void buyt_jsonw_knull(struct buyt_jsonw *w, const char *key)
-{
-    buyt_jsonw_key(w, key);
-    buyt_jsonw_null(w);
-}
+/* ------------------------------------------------------------------ raw text */
 
 void buyt_jsonw_raw(struct buyt_jsonw *w, const void *p, size_t n) { put(w, p, n); }
 
@@ -411,7 +407,7 @@ void buyt_jsonw_printf(struct buyt_jsonw *w, const char *fmt, ...)
         put(w, small, (size_t)n);
         return;
     }
-    if (buyt_jsonw_reserve(w, (size_t)n + 1))
+    if (ensure(w, (size_t)n + 1))
         return;
     va_start(ap, fmt);
     vsnprintf(w->buf + w->len, (size_t)n + 1, fmt, ap);
@@ -421,7 +417,7 @@ void buyt_jsonw_printf(struct buyt_jsonw *w, const char *fmt, ...)
 
 const char *buyt_jsonw_cstr(struct buyt_jsonw *w)
 {
-    if (buyt_jsonw_reserve(w, 1))
+    if (ensure(w, 1))
         return "";
     w->buf[w->len] = '\0';
     return w->buf;

@@ -50,8 +50,8 @@ void buyt_jsonw_obj_end(struct buyt_jsonw *w);
 void buyt_jsonw_arr_begin(struct buyt_jsonw *w);
 void buyt_jsonw_arr_end(struct buyt_jsonw *w);
 
-/** A member name (escaped like a string); the next call writes its value. */
-void buyt_jsonw_key(struct buyt_jsonw *w, const char *key);
+/** A member name of n bytes (escaped like a string); the next call writes its value. */
+void buyt_jsonw_key_n(struct buyt_jsonw *w, const char *key, size_t n);
 
 /** Values. str(NULL) writes null; str_n takes `n` bytes that may contain NUL (escaped). */
 void buyt_jsonw_str(struct buyt_jsonw *w, const char *s);
@@ -68,13 +68,45 @@ void buyt_jsonw_double(struct buyt_jsonw *w, double v);
 /** A value already in JSON form (a cached fragment), written as is after the comma. */
 void buyt_jsonw_json(struct buyt_jsonw *w, const char *json, size_t n);
 
+/** A member name (NUL-terminated); inline so that a literal's length is folded at compile
+ *  time (keys are most of the calls in a large document). */
+static inline void buyt_jsonw_key(struct buyt_jsonw *w, const char *key)
+{
+    buyt_jsonw_key_n(w, key, __builtin_strlen(key));
+}
+
 /** Key + value shorthands. */
-void buyt_jsonw_kstr(struct buyt_jsonw *w, const char *key, const char *s);
-void buyt_jsonw_kint(struct buyt_jsonw *w, const char *key, int64_t v);
-void buyt_jsonw_kuint(struct buyt_jsonw *w, const char *key, uint64_t v);
-void buyt_jsonw_kbool(struct buyt_jsonw *w, const char *key, bool v);
-void buyt_jsonw_kfixed(struct buyt_jsonw *w, const char *key, double v, int decimals);
-void buyt_jsonw_knull(struct buyt_jsonw *w, const char *key);
+static inline void buyt_jsonw_kstr(struct buyt_jsonw *w, const char *key, const char *s)
+{
+    buyt_jsonw_key(w, key);
+    buyt_jsonw_str(w, s);
+}
+static inline void buyt_jsonw_kint(struct buyt_jsonw *w, const char *key, int64_t v)
+{
+    buyt_jsonw_key(w, key);
+    buyt_jsonw_int(w, v);
+}
+static inline void buyt_jsonw_kuint(struct buyt_jsonw *w, const char *key, uint64_t v)
+{
+    buyt_jsonw_key(w, key);
+    buyt_jsonw_uint(w, v);
+}
+static inline void buyt_jsonw_kbool(struct buyt_jsonw *w, const char *key, bool v)
+{
+    buyt_jsonw_key(w, key);
+    buyt_jsonw_bool(w, v);
+}
+static inline void buyt_jsonw_kfixed(struct buyt_jsonw *w, const char *key, double v,
+                                     int decimals)
+{
+    buyt_jsonw_key(w, key);
+    buyt_jsonw_fixed(w, v, decimals);
+}
+static inline void buyt_jsonw_knull(struct buyt_jsonw *w, const char *key)
+{
+    buyt_jsonw_key(w, key);
+    buyt_jsonw_null(w);
+}
 
 /** Raw text, outside the JSON structure (the metrics exposition uses the writer as a buffer). */
 void buyt_jsonw_raw(struct buyt_jsonw *w, const void *p, size_t n);

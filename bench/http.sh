@@ -80,12 +80,16 @@ done
 curl -sf -o /dev/null "http://127.0.0.1:$port/healthz" || { cat "$work/ingest.log" >&2; exit 1; }
 [ -n "\$stop" ] || stop=\$(curl -s "http://127.0.0.1:$port/api/v1/stops?lat=21.03&lon=105.85&limit=1" |
   sed 's/.*"stops":\[{"id":"\([^"]*\)".*/\1/')
+ll=\$(curl -s "http://127.0.0.1:$port/api/v1/stops/\$stop" |
+  sed 's/.*"lat":\([0-9.]*\),"lon":\([0-9.]*\).*/lat=\1\&lon=\2/')
 day=\$(TZ=Asia/Ho_Chi_Minh date +%Y-%m-%d)
 at="\${day}T10:00:00%2B07:00"
 route=\$(curl -s "http://127.0.0.1:$port/api/v1/routes" | sed 's/.*"routes":\[{"id":"\([^"]*\)".*/\1/')
 n=\$(curl -s "http://127.0.0.1:$port/api/v1/stops/\$stop/arrivals?time=\$at&limit=100" | grep -o '"trip_id"' | wc -l || true)
 echo "network: \$(curl -s "http://127.0.0.1:$port/healthz" | sed 's/.*"network":\({[^}]*}\).*/\1/')"
-echo "busiest stop \$stop: \$n arrivals in 10:00-11:00 (limit 20 returned); vehicles: $vehicles"
+near=\$(curl -s "http://127.0.0.1:$port/api/v1/stops?\$ll&radius=500" | sed 's/^{"count":\([0-9]*\).*/\1/')
+echo "busiest stop \$stop: \$n arrivals in 10:00-11:00 (20 returned), \$near stops within 500 m"
+echo "vehicles registered: $vehicles (not reporting)"
 printf '%-44s %10s %9s %9s %9s %8s\n' endpoint req/s p50 p99 max bytes
 bench() { # NAME PATH [HEADER]
   local url="http://127.0.0.1:$port\$2" out
@@ -100,7 +104,7 @@ bench() { # NAME PATH [HEADER]
 }
 bench "/api/v1/stops/{id}/arrivals (10:00)" "/api/v1/stops/\$stop/arrivals?time=\$at"
 bench "/api/v1/stops/{id}/arrivals (now)" "/api/v1/stops/\$stop/arrivals"
-bench "/api/v1/stops?lat&lon&radius=500" "/api/v1/stops?lat=21.0285&lon=105.8542&radius=500"
+bench "/api/v1/stops?lat&lon&radius=500" "/api/v1/stops?\$ll&radius=500"
 bench "/api/v1/routes/{id} gzip" "/api/v1/routes/\$route" "Accept-Encoding: gzip"
 bench "/api/v1/vehicles ($vehicles, gzip)" "/api/v1/vehicles" "Accept-Encoding: gzip"
 bench "/healthz" "/healthz"

@@ -86,7 +86,7 @@ struct buyt_api {
     struct pg_pool pool;
     PGconn *probe_conn; /* used by one probe at a time, on a worker */
     bool probe_running;
-    int64_t probe_ms;   /* wall time of the latest probe result */
+    int64_t probe_ms; /* wall time of the latest probe result */
     struct buyt_metrics_api st;
     /* Vehicles on a trip, by the trip's pattern (arrivals look up the patterns through a
      * stop): a snapshot rebuilt when older than ON_PATTERN_MAX_AGE_MS, so that a busy server
@@ -586,14 +586,14 @@ static bool q_int(struct buyt_http_req *r, const char *name, int64_t def, int64_
     }
     int64_t x;
     if (buyt_api_parse_int(v, &x)) {
-        buyt_http_error(r, 400, "bad_parameter", name, "%s: want a whole number, got '%.40s'",
-                        name, v);
+        buyt_http_error(r, 400, "bad_parameter", name, "%s: want a whole number, got '%.40s'", name,
+                        v);
         return false;
     }
     if (x < lo || x > hi) {
         buyt_http_error(r, 400, "bad_parameter", name,
-                        "%s: want a whole number from %lld to %lld, got %lld", name,
-                        (long long)lo, (long long)hi, (long long)x);
+                        "%s: want a whole number from %lld to %lld, got %lld", name, (long long)lo,
+                        (long long)hi, (long long)x);
         return false;
     }
     *out = x;
@@ -753,8 +753,7 @@ static void w_vehicle(struct buyt_jsonw *w, const struct buyt_network *net,
         buyt_jsonw_kuint(w, "stop_sequence", tm->stop_sequence);
         double d = buyt_network_trip_stop_dist(net, v->trip, v->next_stop) - v->dist_m;
         buyt_jsonw_kfixed(w, "distance_m", d > 0 ? d : 0, 1);
-        buyt_jsonw_kint(w, "scheduled_arrival_ms",
-                        t->day_start_ms + (int64_t)tm->arrival_s * 1000);
+        buyt_jsonw_kint(w, "scheduled_arrival_ms", t->day_start_ms + (int64_t)tm->arrival_s * 1000);
         buyt_jsonw_obj_end(w);
     } else {
         buyt_jsonw_knull(w, "next_stop");
@@ -781,12 +780,15 @@ static void h_healthz(void *ud, struct buyt_http_req *r)
     bool healthy = !e->stopping && !a->stopping && broker && (db || !has_db);
     uint32_t reporting = 0;
     for (uint32_t i = 0; i < e->vehicles.n; i++)
-        reporting += e->vehicles.v[i].last_seen_ms && now - e->vehicles.v[i].last_seen_ms <= STALE_MS;
+        reporting +=
+            e->vehicles.v[i].last_seen_ms && now - e->vehicles.v[i].last_seen_ms <= STALE_MS;
 
     struct buyt_jsonw *w = buyt_http_body(r);
     buyt_jsonw_obj_begin(w);
-    buyt_jsonw_kstr(w, "status", healthy ? "ok" : (e->stopping || a->stopping) ? "stopping"
-                                                                               : "unavailable");
+    buyt_jsonw_kstr(w, "status",
+                    healthy                        ? "ok"
+                    : (e->stopping || a->stopping) ? "stopping"
+                                                   : "unavailable");
     buyt_jsonw_kint(w, "time_ms", now);
     buyt_jsonw_key(w, "broker");
     buyt_jsonw_obj_begin(w);
@@ -838,8 +840,11 @@ static void h_metrics(void *ud, struct buyt_http_req *r)
     buyt_http_stats(a->http, &hs);
     if (a->lag)
         buyt_looplag_get(a->lag, &ls);
-    struct buyt_metrics_sources src = {.engine = a->e, .http = &hs, .lag = a->lag ? &ls : NULL,
-                                       .api = &a->st, .now_ms = buyt_http_now_ms(r),
+    struct buyt_metrics_sources src = {.engine = a->e,
+                                       .http = &hs,
+                                       .lag = a->lag ? &ls : NULL,
+                                       .api = &a->st,
+                                       .now_ms = buyt_http_now_ms(r),
                                        .started_ms = a->started_ms};
     buyt_metrics_render(buyt_http_body(r), &src);
     buyt_http_set_type(r, "text/plain; version=0.0.4; charset=utf-8");
@@ -984,7 +989,7 @@ static void h_stop(void *ud, struct buyt_http_req *r)
 
 const char *buyt_arrival_status_name(enum buyt_arrival_status s)
 {
-    static const char *const names[] = {"scheduled", "on_time",  "early",     "delayed",
+    static const char *const names[] = {"scheduled",   "on_time", "early",     "delayed",
                                         "approaching", "at_stop", "off_route", "layover"};
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "scheduled";
 }
@@ -1105,12 +1110,19 @@ int buyt_api_arrivals_baseline(void *ud, struct buyt_engine *e, uint32_t stop, i
                 st = BUYT_ARRIVAL_DELAYED;
             else if (v->deviation_s < -60)
                 st = BUYT_ARRIVAL_EARLY;
-            out[(*n)++] = (struct buyt_arrival){
-                .trip = v->trip, .stop_index = k, .scheduled_arrival_ms = sa,
-                .scheduled_departure_ms = sd, .predicted_arrival_ms = pa,
-                .predicted_departure_ms = pd, .realtime = true, .vehicle = (int32_t)i,
-                .deviation_s = v->deviation_s, .distance_m = dist, .stops_away = (int32_t)away,
-                .status = st, .last_update_ms = v->matched_ms};
+            out[(*n)++] = (struct buyt_arrival){.trip = v->trip,
+                                                .stop_index = k,
+                                                .scheduled_arrival_ms = sa,
+                                                .scheduled_departure_ms = sd,
+                                                .predicted_arrival_ms = pa,
+                                                .predicted_departure_ms = pd,
+                                                .realtime = true,
+                                                .vehicle = (int32_t)i,
+                                                .deviation_s = v->deviation_s,
+                                                .distance_m = dist,
+                                                .stops_away = (int32_t)away,
+                                                .status = st,
+                                                .last_update_ms = v->matched_ms};
         }
     }
     /* Every other trip through the stop, at its schedule. */
@@ -1135,9 +1147,13 @@ int buyt_api_arrivals_baseline(void *ud, struct buyt_engine *e, uint32_t stop, i
             if (*n == cap)
                 return BUYT_EFULL;
             out[(*n)++] = (struct buyt_arrival){
-                .trip = t, .stop_index = k, .scheduled_arrival_ms = sa,
+                .trip = t,
+                .stop_index = k,
+                .scheduled_arrival_ms = sa,
                 .scheduled_departure_ms = tr->day_start_ms + (int64_t)tm->departure_s * 1000,
-                .vehicle = -1, .distance_m = NAN, .stops_away = -1,
+                .vehicle = -1,
+                .distance_m = NAN,
+                .stops_away = -1,
                 .status = BUYT_ARRIVAL_SCHEDULED};
         }
     }
@@ -1189,8 +1205,8 @@ static void h_arrivals(void *ud, struct buyt_http_req *r)
             a->arr = malloc(256 * sizeof *a->arr);
             a->arr_cap = a->arr ? 256 : 0;
         }
-        int rc = a->arr ? a->arrivals(a->arrivals_ud ? a->arrivals_ud : a, e, stop, now, from,
-                                      to, a->arr, a->arr_cap, &n)
+        int rc = a->arr ? a->arrivals(a->arrivals_ud ? a->arrivals_ud : a, e, stop, now, from, to,
+                                      a->arr, a->arr_cap, &n)
                         : BUYT_ENOMEM;
         if (rc == 0)
             break;
@@ -1232,7 +1248,8 @@ static void h_arrivals(void *ud, struct buyt_http_req *r)
         buyt_jsonw_kstr(w, "headsign", t->headsign);
         buyt_jsonw_kstr(w, "trip_id", t->id);
         buyt_jsonw_kstr(w, "service_date", date);
-        buyt_jsonw_kuint(w, "stop_sequence", net->times[t->first_time + x->stop_index].stop_sequence);
+        buyt_jsonw_kuint(w, "stop_sequence",
+                         net->times[t->first_time + x->stop_index].stop_sequence);
         if (x->vehicle >= 0 && (uint32_t)x->vehicle < e->vehicles.n)
             buyt_jsonw_kstr(w, "vehicle_id", e->vehicles.v[x->vehicle].id);
         else
@@ -1296,8 +1313,7 @@ static void h_routes(void *ud, struct buyt_http_req *r)
     buyt_http_set_cache(r, CACHE_NETWORK);
 }
 
-static void w_pattern(struct buyt_jsonw *w, const struct buyt_network *net,
-                      const struct variant *v)
+static void w_pattern(struct buyt_jsonw *w, const struct buyt_network *net, const struct variant *v)
 {
     const struct buyt_network_pattern *p = &net->patterns[v->pattern];
     const struct buyt_shape *sh = &net->shapes[p->shape];
@@ -1644,8 +1660,9 @@ static void h_track(void *ud, struct buyt_http_req *r)
         return;
     }
     if (to - from > TRACK_MAX_WINDOW_MS) {
-        buyt_http_error(r, 400, "bad_parameter", "to",
-                        "to: the window from..to is longer than 24 hours; page through shorter ones");
+        buyt_http_error(
+            r, 400, "bad_parameter", "to",
+            "to: the window from..to is longer than 24 hours; page through shorter ones");
         return;
     }
     if (hc == 1 && (cur_t < from || cur_t >= to)) {
@@ -1775,8 +1792,8 @@ int buyt_api_start(struct buyt_engine *e, const struct buyt_api_opts *o, struct 
     a->probe_interval_ms = o->probe_interval_ms ? o->probe_interval_ms : 5000;
     a->arrivals = o->arrivals ? o->arrivals : buyt_api_arrivals_baseline;
     a->arrivals_ud = o->arrivals ? o->arrivals_ud : NULL;
-    a->arrivals_source = o->arrivals && o->arrivals_source ? o->arrivals_source
-                                                           : BUYT_API_BASELINE_SOURCE;
+    a->arrivals_source =
+        o->arrivals && o->arrivals_source ? o->arrivals_source : BUYT_API_BASELINE_SOURCE;
     const char *ci = o->conninfo ? o->conninfo : e->cfg.conninfo;
     if (ci && !(a->conninfo = strdup(ci)))
         return BUYT_ENOMEM;
@@ -1788,7 +1805,8 @@ int buyt_api_start(struct buyt_engine *e, const struct buyt_api_opts *o, struct 
     if (!a->pool.idle)
         return BUYT_ENOMEM;
 
-    struct buyt_http_opts ho = {.listen = o->listen, .cors_origin = o->cors_origin,
+    struct buyt_http_opts ho = {.listen = o->listen,
+                                .cors_origin = o->cors_origin,
                                 .request_timeout_ms = o->request_timeout_ms,
                                 .max_connections = o->max_connections};
     int rc = buyt_http_new(e->loop, &ho, &a->http, err, errlen);
@@ -1831,9 +1849,15 @@ int buyt_api_start(struct buyt_engine *e, const struct buyt_api_opts *o, struct 
     return 0;
 }
 
-int buyt_api_port(const struct buyt_api *a) { return a->http ? buyt_http_port(a->http) : 0; }
+int buyt_api_port(const struct buyt_api *a)
+{
+    return a->http ? buyt_http_port(a->http) : 0;
+}
 
-static void free_handle(uv_handle_t *h) { free(h); }
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
 
 void buyt_api_stop(struct buyt_api *a)
 {

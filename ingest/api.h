@@ -32,12 +32,12 @@ struct buyt_api;
 enum buyt_arrival_status {
     BUYT_ARRIVAL_SCHEDULED = 0, /* no real-time data for this trip */
     BUYT_ARRIVAL_ON_TIME,
-    BUYT_ARRIVAL_EARLY,         /* more than 60 s ahead of schedule */
-    BUYT_ARRIVAL_DELAYED,       /* more than 300 s behind */
-    BUYT_ARRIVAL_APPROACHING,   /* next stop is this one, within 300 m */
-    BUYT_ARRIVAL_AT_STOP,       /* within 30 m of the stop */
+    BUYT_ARRIVAL_EARLY,       /* more than 60 s ahead of schedule */
+    BUYT_ARRIVAL_DELAYED,     /* more than 300 s behind */
+    BUYT_ARRIVAL_APPROACHING, /* next stop is this one, within 300 m */
+    BUYT_ARRIVAL_AT_STOP,     /* within 30 m of the stop */
     BUYT_ARRIVAL_OFF_ROUTE,
-    BUYT_ARRIVAL_LAYOVER,       /* waiting at a terminal before the trip */
+    BUYT_ARRIVAL_LAYOVER, /* waiting at a terminal before the trip */
 };
 
 /** Stable lower-case name ("scheduled", "on_time", "at_stop"...). */
@@ -50,10 +50,10 @@ struct buyt_arrival {
     int64_t scheduled_arrival_ms, scheduled_departure_ms;
     int64_t predicted_arrival_ms, predicted_departure_ms; /* 0: no prediction */
     bool realtime;
-    int32_t vehicle;      /* index in e->vehicles.v, -1 if none */
-    int32_t deviation_s;  /* + late; meaningful when realtime */
-    double distance_m;    /* along the shape from the vehicle to the stop; NAN if no vehicle */
-    int32_t stops_away;   /* -1 if no vehicle */
+    int32_t vehicle;     /* index in e->vehicles.v, -1 if none */
+    int32_t deviation_s; /* + late; meaningful when realtime */
+    double distance_m;   /* along the shape from the vehicle to the stop; NAN if no vehicle */
+    int32_t stops_away;  /* -1 if no vehicle */
     enum buyt_arrival_status status;
     int64_t last_update_ms; /* GNSS time of the fix the prediction is from; 0 if none */
 };
@@ -65,10 +65,12 @@ typedef int (*buyt_arrivals_fn)(void *ud, struct buyt_engine *e, uint32_t stop, 
                                 int64_t from_ms, int64_t to_ms, struct buyt_arrival *out,
                                 uint32_t cap, uint32_t *n);
 
-/** The OneBusAway baseline: a trip with a fresh vehicle on it (telemetry within 2 min, the stop
- *  still ahead) is predicted at its schedule plus the vehicle's current deviation (never before
- *  now); a trip without one is listed at its schedule, realtime false. `ud` is the api object
- *  (it uses the API's index of trips by stop). Name for responses: BUYT_API_BASELINE_SOURCE. */
+/** The OneBusAway baseline: a trip with a fresh vehicle on it (its newest fix within 2 min of
+ *  now_ms, either side; the stop still ahead of it) is predicted at its schedule plus the
+ *  vehicle's current deviation (never before now_ms); a trip without one is listed at its
+ *  schedule, realtime false. No propagation along blocks: the next trip of a late bus's block is
+ *  listed at its schedule (the predictor's job). `ud` is the api object (it uses the API's
+ *  indexes: trips by stop, vehicles by pattern). Name in responses: BUYT_API_BASELINE_SOURCE. */
 int buyt_api_arrivals_baseline(void *ud, struct buyt_engine *e, uint32_t stop, int64_t now_ms,
                                int64_t from_ms, int64_t to_ms, struct buyt_arrival *out,
                                uint32_t cap, uint32_t *n);
@@ -77,16 +79,16 @@ int buyt_api_arrivals_baseline(void *ud, struct buyt_engine *e, uint32_t stop, i
 /* ------------------------------------------------------------------ the server */
 
 struct buyt_api_opts {
-    const char *listen;           /* "ADDR:PORT" (port 0: any, see buyt_api_port) */
-    const char *cors_origin;      /* NULL: no CORS; "*"; or one origin */
-    const char *conninfo;         /* PostgreSQL for tracks and the probe; NULL: the engine's */
-    uint32_t track_pool;          /* [2] concurrent track queries (and connections) */
-    uint32_t probe_interval_ms;   /* [5000] database reachability probe; tests use less */
-    uint32_t request_timeout_ms;  /* [10000] see http.h */
-    uint32_t max_connections;     /* [4096] */
-    buyt_arrivals_fn arrivals;    /* NULL: buyt_api_arrivals_baseline */
-    void *arrivals_ud;            /* for a non-NULL `arrivals` */
-    const char *arrivals_source;  /* its name in responses ("predictor"...) */
+    const char *listen;          /* "ADDR:PORT" (port 0: any, see buyt_api_port) */
+    const char *cors_origin;     /* NULL: no CORS; "*"; or one origin */
+    const char *conninfo;        /* PostgreSQL for tracks and the probe; NULL: the engine's */
+    uint32_t track_pool;         /* [2] concurrent track queries (and connections) */
+    uint32_t probe_interval_ms;  /* [5000] database reachability probe; tests use less */
+    uint32_t request_timeout_ms; /* [10000] see http.h */
+    uint32_t max_connections;    /* [4096] */
+    buyt_arrivals_fn arrivals;   /* NULL: buyt_api_arrivals_baseline */
+    void *arrivals_ud;           /* its `ud` (NULL: the api object) */
+    const char *arrivals_source; /* its name in responses ("predictor"...) */
 };
 
 /** Starts the HTTP server on the engine's loop (e->loop; the engine initialised, started or

@@ -1,6 +1,7 @@
 /* HTTP server over libh2o 2.2.5 (libuv flavour); see http.h. The only file that includes h2o.
  *
- * h2o facts this file depends on (read in the 2.2.5 sources, lib/http1.c, lib/core/request.c, lib/core/context.c):
+ * h2o facts this file depends on (read in the 2.2.5 sources, lib/http1.c, lib/core/request.c,
+ * lib/core/context.c):
  *  - h2o_context_init() creates a uv_async (its thread queue) and eight uv_timers. The async is
  *    always active, so the loop would never end: those handles are unref'd right after init.
  *  - h2o_context_dispose() closes them and then calls uv_run(NOWAIT) itself: it must run after
@@ -43,8 +44,8 @@
 #define ROUTE_PROTOCOL 1  /* stats index of errors h2o answered itself */
 #define FIRST_ROUTE 2
 
-const int buyt_http_status_slot_code[BUYT_HTTP_STATUS_SLOTS] = {
-    200, 204, 304, 400, 404, 405, 413, 414, 429, 500, 503, 504, 0};
+const int buyt_http_status_slot_code[BUYT_HTTP_STATUS_SLOTS] = {200, 204, 304, 400, 404, 405, 413,
+                                                                414, 429, 500, 503, 504, 0};
 const double buyt_http_latency_le_s[BUYT_HTTP_LATENCY_BUCKETS] = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0};
 
@@ -204,7 +205,10 @@ static bool lc_eq(const char *a, size_t n, const char *lit)
     return true;
 }
 
-static bool is_ows(char c) { return c == ' ' || c == '\t'; }
+static bool is_ows(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* q-value of "q=0", "q=0.000" -> zero; anything else (malformed included) counts as non-zero. */
 static bool q_is_zero(const char *p, size_t n)
@@ -358,14 +362,20 @@ static const char *reason(int status)
 
 /* ------------------------------------------------------------------ request accessors */
 
-unsigned buyt_http_method(const struct buyt_http_req *r) { return r->method; }
+unsigned buyt_http_method(const struct buyt_http_req *r)
+{
+    return r->method;
+}
 
 const char *buyt_http_param(const struct buyt_http_req *r, unsigned i)
 {
     return i < r->n_params ? r->params[i] : "";
 }
 
-int64_t buyt_http_now_ms(const struct buyt_http_req *r) { return r->now_ms; }
+int64_t buyt_http_now_ms(const struct buyt_http_req *r)
+{
+    return r->now_ms;
+}
 
 int buyt_http_query(const struct buyt_http_req *r, const char *name, const char **val)
 {
@@ -374,8 +384,8 @@ int buyt_http_query(const struct buyt_http_req *r, const char *name, const char 
         return 0;
     const char *raw;
     size_t len;
-    if (!buyt_http_query_find(hr->path.base + hr->query_at + 1,
-                              hr->path.len - hr->query_at - 1, name, &raw, &len))
+    if (!buyt_http_query_find(hr->path.base + hr->query_at + 1, hr->path.len - hr->query_at - 1,
+                              name, &raw, &len))
         return 0;
     char *dst = h2o_mem_alloc_pool(&hr->pool, len + 1);
     if (buyt_http_unescape(raw, len, true, dst) < 0)
@@ -396,9 +406,15 @@ const char *buyt_http_header(const struct buyt_http_req *r, const char *lname)
 
 /* ------------------------------------------------------------------ answers */
 
-struct buyt_jsonw *buyt_http_body(struct buyt_http_req *r) { return &r->srv->body; }
+struct buyt_jsonw *buyt_http_body(struct buyt_http_req *r)
+{
+    return &r->srv->body;
+}
 
-void buyt_http_set_status(struct buyt_http_req *r, int status) { r->status = status; }
+void buyt_http_set_status(struct buyt_http_req *r, int status)
+{
+    r->status = status;
+}
 
 void buyt_http_set_type(struct buyt_http_req *r, const char *content_type)
 {
@@ -594,9 +610,8 @@ static void send_answer(struct buyt_http_req *r)
         add_hdr(hr, H2O_TOKEN_ETAG, h2o_strdup(&hr->pool, v, (size_t)n).base, (size_t)n);
     }
     for (unsigned i = 0; i < r->n_hdr; i++)
-        h2o_add_header_by_str(&hr->pool, &hr->res.headers, r->hdr[i].name.base,
-                              r->hdr[i].name.len, 0, NULL, r->hdr[i].value.base,
-                              r->hdr[i].value.len);
+        h2o_add_header_by_str(&hr->pool, &hr->res.headers, r->hdr[i].name.base, r->hdr[i].name.len,
+                              0, NULL, r->hdr[i].value.base, r->hdr[i].value.len);
     hr->res.status = status;
     hr->res.reason = reason(status);
     hr->res.content_length = (status == 304 || status == 204) ? SIZE_MAX : out.len;
@@ -877,8 +892,9 @@ static void on_fallback_setup(h2o_filter_t *self, h2o_req_t *hr, h2o_ostream_t *
     struct buyt_http *s = ((struct filter_ext *)self)->srv;
     int status = hr->res.status;
     if (status >= 400) {
-        const char *code = status == 413 ? "too_large" : status == 404 ? "not_found"
-                                                                       : "bad_request";
+        const char *code = status == 413   ? "too_large"
+                           : status == 404 ? "not_found"
+                                           : "bad_request";
         char msg[160];
         if (status == 413)
             snprintf(msg, sizeof msg, "request body larger than %zu bytes",
@@ -896,8 +912,8 @@ static void on_fallback_setup(h2o_filter_t *self, h2o_req_t *hr, h2o_ostream_t *
         hr->res.content_length = o->body.len;
         h2o_set_header(&hr->pool, &hr->res.headers, H2O_TOKEN_CONTENT_TYPE,
                        H2O_STRLIT("application/json"), 1);
-        h2o_set_header(&hr->pool, &hr->res.headers, H2O_TOKEN_CACHE_CONTROL,
-                       H2O_STRLIT("no-store"), 1);
+        h2o_set_header(&hr->pool, &hr->res.headers, H2O_TOKEN_CACHE_CONTROL, H2O_STRLIT("no-store"),
+                       1);
         slot = &o->super.next;
         count(s, ROUTE_PROTOCOL, status, 0);
     }
@@ -912,7 +928,10 @@ static void on_sock_closed(void *data)
     s->st.connections_open--;
 }
 
-static void free_handle(uv_handle_t *h) { free(h); }
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
 
 static void on_accept(uv_stream_t *listener, int status)
 {
@@ -1081,7 +1100,10 @@ int buyt_http_new(uv_loop_t *loop, const struct buyt_http_opts *o, struct buyt_h
     return 0;
 }
 
-int buyt_http_port(const struct buyt_http *s) { return s->port; }
+int buyt_http_port(const struct buyt_http *s)
+{
+    return s->port;
+}
 
 /* Closes connections waiting for a request until none is open. */
 static void drain(struct buyt_http *s)

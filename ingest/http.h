@@ -52,8 +52,8 @@ enum buyt_http_route_flags {
 };
 
 struct buyt_http_opts {
-    const char *listen;          /* "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT" (any); port 0 picks one */
-    const char *cors_origin;     /* NULL or "": no CORS headers; "*": any; else that origin only */
+    const char *listen;      /* "ADDR:PORT", "[V6ADDR]:PORT" or ":PORT" (any); port 0 picks one */
+    const char *cors_origin; /* NULL or "": no CORS headers; "*": any; else that origin only */
     uint32_t request_timeout_ms; /* [10000] reading one request; idle keep-alive */
     uint32_t max_connections;    /* [4096] */
     size_t max_body_bytes;       /* [16384] request bodies above this get 413 */

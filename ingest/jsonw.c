@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-void buyt_jsonw_init(struct buyt_jsonw *w) { memset(w, 0, sizeof *w); }
+void buyt_jsonw_init(struct buyt_jsonw *w)
+{
+    memset(w, 0, sizeof *w);
+}
 
 void buyt_jsonw_reset(struct buyt_jsonw *w)
 {
@@ -56,7 +59,10 @@ static inline int ensure(struct buyt_jsonw *w, size_t extra)
     return w->cap - w->len > extra ? 0 : grow(w, extra);
 }
 
-int buyt_jsonw_reserve(struct buyt_jsonw *w, size_t extra) { return ensure(w, extra); }
+int buyt_jsonw_reserve(struct buyt_jsonw *w, size_t extra)
+{
+    return ensure(w, extra);
+}
 
 static inline void put(struct buyt_jsonw *w, const void *p, size_t n)
 {
@@ -108,26 +114,43 @@ static void close_container(struct buyt_jsonw *w, char c)
     putc1(w, c);
 }
 
-void buyt_jsonw_obj_begin(struct buyt_jsonw *w) { open_container(w, '{'); }
-void buyt_jsonw_obj_end(struct buyt_jsonw *w) { close_container(w, '}'); }
-void buyt_jsonw_arr_begin(struct buyt_jsonw *w) { open_container(w, '['); }
-void buyt_jsonw_arr_end(struct buyt_jsonw *w) { close_container(w, ']'); }
+void buyt_jsonw_obj_begin(struct buyt_jsonw *w)
+{
+    open_container(w, '{');
+}
+void buyt_jsonw_obj_end(struct buyt_jsonw *w)
+{
+    close_container(w, '}');
+}
+void buyt_jsonw_arr_begin(struct buyt_jsonw *w)
+{
+    open_container(w, '[');
+}
+void buyt_jsonw_arr_end(struct buyt_jsonw *w)
+{
+    close_container(w, ']');
+}
 
 /* ------------------------------------------------------------------ strings */
 
 /* 1: byte needs no escaping and is ASCII. */
 static const uint8_t plain_ascii[256] = {
 #define R16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
-    R16(0), R16(0),                                              /* 0x00-0x1f: control */
-    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,              /* 0x20-0x2f: '"' */
-    R16(1), R16(1),                                              /* 0x30-0x4f */
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,              /* 0x50-0x5f: '\\' */
-    R16(1), R16(1),                                              /* 0x60-0x7f */
+    R16(0), R16(0), /* 0x00-0x1f: control */
+    1,      1,      0,      1,      1,      1,      1,      1,
+    1,      1,      1,      1,      1,      1,      1,      1, /* 0x20-0x2f: '"' */
+    R16(1), R16(1),                                            /* 0x30-0x4f */
+    1,      1,      1,      1,      1,      1,      1,      1,
+    1,      1,      1,      1,      0,      1,      1,      1,     /* 0x50-0x5f: '\\' */
+    R16(1), R16(1),                                                /* 0x60-0x7f */
     R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0) /* 0x80-0xff: UTF-8 */
 #undef R16
 };
 
-static void put_replacement(struct buyt_jsonw *w) { put(w, "\xEF\xBF\xBD", 3); }
+static void put_replacement(struct buyt_jsonw *w)
+{
+    put(w, "\xEF\xBF\xBD", 3);
+}
 
 /* Length of the well-formed UTF-8 sequence at s (n bytes available), or 0 when ill-formed; then
  * *skip is the length of the maximal ill-formed subpart to replace by one U+FFFD (>= 1).
@@ -390,9 +413,15 @@ void buyt_jsonw_json(struct buyt_jsonw *w, const char *json, size_t n)
 
 /* ------------------------------------------------------------------ raw text */
 
-void buyt_jsonw_raw(struct buyt_jsonw *w, const void *p, size_t n) { put(w, p, n); }
+void buyt_jsonw_raw(struct buyt_jsonw *w, const void *p, size_t n)
+{
+    put(w, p, n);
+}
 
-void buyt_jsonw_rawz(struct buyt_jsonw *w, const char *s) { put(w, s, strlen(s)); }
+void buyt_jsonw_rawz(struct buyt_jsonw *w, const char *s)
+{
+    put(w, s, strlen(s));
+}
 
 void buyt_jsonw_printf(struct buyt_jsonw *w, const char *fmt, ...)
 {

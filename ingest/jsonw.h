@@ -27,8 +27,8 @@
 struct buyt_jsonw {
     char *buf;
     size_t len, cap;
-    bool oom;          /* an allocation failed: the output is incomplete */
-    bool after_key;    /* a key was written: the next value takes no comma */
+    bool oom;       /* an allocation failed: the output is incomplete */
+    bool after_key; /* a key was written: the next value takes no comma */
     uint32_t depth;
     uint32_t has_item; /* bit d: the container at depth d already holds a value */
 };
@@ -96,8 +96,7 @@ static inline void buyt_jsonw_kbool(struct buyt_jsonw *w, const char *key, bool 
     buyt_jsonw_key(w, key);
     buyt_jsonw_bool(w, v);
 }
-static inline void buyt_jsonw_kfixed(struct buyt_jsonw *w, const char *key, double v,
-                                     int decimals)
+static inline void buyt_jsonw_kfixed(struct buyt_jsonw *w, const char *key, double v, int decimals)
 {
     buyt_jsonw_key(w, key);
     buyt_jsonw_fixed(w, v, decimals);
@@ -121,8 +120,14 @@ void buyt_jsonw_printf(struct buyt_jsonw *w, const char *fmt, ...)
 void buyt_jsonw_escape(struct buyt_jsonw *w, const char *s, size_t n);
 
 /** The output so far (not NUL-terminated unless buyt_jsonw_cstr is used). */
-static inline const char *buyt_jsonw_data(const struct buyt_jsonw *w) { return w->buf ? w->buf : ""; }
-static inline size_t buyt_jsonw_len(const struct buyt_jsonw *w) { return w->len; }
+static inline const char *buyt_jsonw_data(const struct buyt_jsonw *w)
+{
+    return w->buf ? w->buf : "";
+}
+static inline size_t buyt_jsonw_len(const struct buyt_jsonw *w)
+{
+    return w->len;
+}
 
 /** NUL-terminates the output (the terminator is not counted in len) and returns it. */
 const char *buyt_jsonw_cstr(struct buyt_jsonw *w);

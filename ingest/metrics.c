@@ -22,7 +22,7 @@ const double buyt_looplag_le_s[BUYT_LOOPLAG_BUCKETS] = {0.001, 0.0025, 0.005, 0.
 struct buyt_looplag {
     uv_timer_t timer;
     uint64_t interval_ms;
-    uint64_t armed_ns;    /* when the timer was (re)armed */
+    uint64_t armed_ns; /* when the timer was (re)armed */
     uint64_t window_start_ns;
     double max_cur_s, max_prev_s;
     struct buyt_looplag_stats st;
@@ -78,7 +78,10 @@ void buyt_looplag_get(const struct buyt_looplag *l, struct buyt_looplag_stats *o
     out->max_s = l->max_cur_s > l->max_prev_s ? l->max_cur_s : l->max_prev_s;
 }
 
-static void free_lag(uv_handle_t *h) { free(h->data); }
+static void free_lag(uv_handle_t *h)
+{
+    free(h->data);
+}
 
 void buyt_looplag_stop(struct buyt_looplag *l)
 {
@@ -136,8 +139,8 @@ static void gauge(struct buyt_jsonw *o, const char *name, const char *help, doub
 }
 
 /* name{label="value"} v */
-static void labelled_u(struct buyt_jsonw *o, const char *name, const char *label,
-                       const char *value, uint64_t v)
+static void labelled_u(struct buyt_jsonw *o, const char *name, const char *label, const char *value,
+                       uint64_t v)
 {
     buyt_jsonw_rawz(o, name);
     buyt_jsonw_raw(o, "{", 1);
@@ -151,8 +154,7 @@ static void labelled_u(struct buyt_jsonw *o, const char *name, const char *label
 
 /* A histogram from per-bucket (non-cumulative) counts; `labels` is "" or `route="x",`. */
 static void histogram_samples(struct buyt_jsonw *o, const char *name, const char *labels,
-                              const double *le, unsigned n_le, const uint64_t *bucket,
-                              double sum)
+                              const double *le, unsigned n_le, const uint64_t *bucket, double sum)
 {
     uint64_t cum = 0;
     for (unsigned i = 0; i <= n_le; i++) {
@@ -204,8 +206,7 @@ static void render_ingest(struct buyt_jsonw *o, const struct buyt_ingest_stats *
     counter(o, "buyt_ingest_deferred_total",
             "Records not taken because the vehicle had too many gaps open (re-sent later).",
             s->deferred);
-    counter(o, "buyt_ingest_nofix_total", "Fix records with no position (quality NONE).",
-            s->nofix);
+    counter(o, "buyt_ingest_nofix_total", "Fix records with no position (quality NONE).", s->nofix);
     counter(o, "buyt_ingest_status_messages_total", "Device status messages handled.",
             s->status_messages);
     counter(o, "buyt_ingest_batches_sealed_total", "Batches sealed and written to the spool.",
@@ -237,10 +238,9 @@ static void render_ingest(struct buyt_jsonw *o, const struct buyt_ingest_stats *
             s->assignments);
     counter(o, "buyt_match_off_route_fixes_total", "Matched fixes flagged off route.",
             s->off_route_fixes);
-    counter(o, "buyt_stop_events_total", "Stop arrival/departure events detected.",
-            s->stop_events);
-    counter(o, "buyt_stop_events_passed_total", "Stop events where the bus passed without stopping.",
-            s->stop_events_passed);
+    counter(o, "buyt_stop_events_total", "Stop arrival/departure events detected.", s->stop_events);
+    counter(o, "buyt_stop_events_passed_total",
+            "Stop events where the bus passed without stopping.", s->stop_events_passed);
     counter(o, "buyt_network_loads_total", "Networks (GTFS) swapped in.", s->network_loads);
     counter(o, "buyt_network_load_failures_total", "Network loads that failed.",
             s->network_load_failures);
@@ -285,8 +285,7 @@ static void render_mqtt(struct buyt_jsonw *o, struct buyt_mqtt *m)
     counter(o, "buyt_mqtt_connects_total", "MQTT connections established.", s.connects);
     counter(o, "buyt_mqtt_disconnects_total", "MQTT connections lost or closed.", s.disconnects);
     counter(o, "buyt_mqtt_received_total", "MQTT messages received.", s.received);
-    counter(o, "buyt_mqtt_published_total", "MQTT messages published (acks, boards).",
-            s.published);
+    counter(o, "buyt_mqtt_published_total", "MQTT messages published (acks, boards).", s.published);
     counter(o, "buyt_mqtt_publish_failed_total", "MQTT publishes refused (not connected).",
             s.publish_failed);
 }
@@ -314,8 +313,7 @@ static void render_vehicles(struct buyt_jsonw *o, const struct buyt_engine *e, i
     const struct buyt_network *net = e->net;
     gauge(o, "buyt_network_feed_version", "GTFS feed version loaded (0: none).",
           e->net_info.feed_version);
-    gauge(o, "buyt_network_trips", "Trip instances in the loaded network.",
-          net ? net->n_trips : 0);
+    gauge(o, "buyt_network_trips", "Trip instances in the loaded network.", net ? net->n_trips : 0);
     gauge(o, "buyt_network_stops", "Stops in the loaded network.", net ? net->n_stops : 0);
     gauge(o, "buyt_network_routes", "Routes in the loaded network.", net ? net->n_routes : 0);
 }
@@ -365,8 +363,7 @@ static void render_http(struct buyt_jsonw *o, const struct buyt_http_stats *h)
     counter(o, "buyt_http_connections_refused_total",
             "HTTP connections closed at accept (over max_connections, or stopping).",
             h->connections_refused);
-    gauge(o, "buyt_http_connections_open", "HTTP connections open.",
-          (double)h->connections_open);
+    gauge(o, "buyt_http_connections_open", "HTTP connections open.", (double)h->connections_open);
     counter(o, "buyt_http_responses_gzip_total", "Responses sent gzip-compressed.",
             h->responses_gzip);
     counter(o, "buyt_http_responses_not_modified_total", "304 answers to If-None-Match.",
@@ -404,8 +401,7 @@ static void render_lag(struct buyt_jsonw *o, const struct buyt_looplag_stats *l)
     gauge(o, "buyt_loop_lag_seconds",
           "How late the loop ran its latest lag-probe timer (expected vs actual firing).",
           l->last_s);
-    gauge(o, "buyt_loop_lag_max_seconds", "Largest loop lag over the last 1-2 minutes.",
-          l->max_s);
+    gauge(o, "buyt_loop_lag_max_seconds", "Largest loop lag over the last 1-2 minutes.", l->max_s);
     family(o, "buyt_loop_lag_sample_seconds", "histogram", "Loop lag samples (one per 250 ms).");
     histogram_samples(o, "buyt_loop_lag_sample_seconds", "", buyt_looplag_le_s,
                       BUYT_LOOPLAG_BUCKETS, l->bucket, l->sum_s);

@@ -23,8 +23,8 @@ struct buyt_engine;
 extern const double buyt_looplag_le_s[BUYT_LOOPLAG_BUCKETS];
 
 struct buyt_looplag_stats {
-    double last_s;       /* lateness of the latest tick */
-    double max_s;        /* largest lateness over the last one to two windows (60 s each) */
+    double last_s; /* lateness of the latest tick */
+    double max_s;  /* largest lateness over the last one to two windows (60 s each) */
     uint64_t samples;
     uint64_t bucket[BUYT_LOOPLAG_BUCKETS + 1]; /* not cumulative; last = +Inf */
     double sum_s;
@@ -49,10 +49,10 @@ struct buyt_metrics_api {
     uint64_t track_queries_ok, track_queries_failed, track_queries_busy;
     uint64_t track_rows;
     uint32_t track_in_flight;
-    bool db_probe_ok;          /* the periodic reachability probe (SELECT 1 on the pool) */
+    bool db_probe_ok; /* the periodic reachability probe (SELECT 1 on the pool) */
     uint64_t db_probes, db_probe_failures;
     uint64_t arrivals_built;
-    uint64_t index_builds;     /* API indexes (stops grid, routes by stop) rebuilt */
+    uint64_t index_builds; /* API indexes (stops grid, routes by stop) rebuilt */
 };
 
 /** Everything rendered. Pointers may be NULL (that part is left out). Loop thread. */
@@ -61,8 +61,8 @@ struct buyt_metrics_sources {
     const struct buyt_http_stats *http;
     const struct buyt_looplag_stats *lag;
     const struct buyt_metrics_api *api;
-    int64_t now_ms;            /* wall clock, for "reporting in the last 2 min" */
-    int64_t started_ms;        /* process start, for buyt_start_time_seconds */
+    int64_t now_ms;     /* wall clock, for "reporting in the last 2 min" */
+    int64_t started_ms; /* process start, for buyt_start_time_seconds */
 };
 
 /** Seconds without telemetry after which a vehicle no longer counts as reporting (and the API

@@ -45,7 +45,7 @@ static const struct {
 };
 
 struct net_info {
-    int64_t day0;     /* service day start (UTC midnight: the zone is UTC here) */
+    int64_t day0;      /* service day start (UTC midnight: the zone is UTC here) */
     int64_t bus_start; /* start of the trip bus1 drives */
     char bus_trip[32];
 };
@@ -54,8 +54,11 @@ static void add_trip(struct buyt_network *net, const char *id, uint32_t route, u
                      int dir, const char *headsign, int64_t day0, int64_t start_ms,
                      const uint32_t *st, int n, int seg_s)
 {
-    struct buyt_network_trip_def d = {.trip_id = id, .route = route, .shape = shape,
-                                      .headsign = headsign, .direction_id = dir,
+    struct buyt_network_trip_def d = {.trip_id = id,
+                                      .route = route,
+                                      .shape = shape,
+                                      .headsign = headsign,
+                                      .direction_id = dir,
                                       .day_start_ms = day0};
     uint32_t t;
     cr_assert_eq(buyt_network_add_trip(net, &d, &t), 0, "%s", id);
@@ -121,8 +124,7 @@ static void pub_connect(struct buyt_mqtt *m, void *ud)
     ((struct pub *)ud)->up = true;
 }
 
-static void publish_records(struct buyt_mqtt *m, const char *vid, Buyt__V1__Record **recs,
-                            size_t n)
+static void publish_records(struct buyt_mqtt *m, const char *vid, Buyt__V1__Record **recs, size_t n)
 {
     Buyt__V1__Telemetry t = BUYT__V1__TELEMETRY__INIT;
     t.vehicle_id = (char *)vid;
@@ -166,18 +168,25 @@ static void rig_start(struct rig *r, const char *client_id, uint32_t track_pool)
     snprintf(r->spool, sizeof r->spool, "/tmp/buyt-spool-XXXXXX");
     cr_assert_not_null(mkdtemp(r->spool));
     uv_loop_init(&r->loop);
-    struct buyt_engine_config ec = {.agency = "hn", .conninfo = r->db,
+    struct buyt_engine_config ec = {.agency = "hn",
+                                    .conninfo = r->db,
                                     .mqtt_url = buyt_test_env("BUYT_MQTT_URL"),
-                                    .client_id = client_id, .spool_dir = r->spool,
+                                    .client_id = client_id,
+                                    .spool_dir = r->spool,
                                     .batch_ms = 50};
     char err[512];
     cr_assert_eq(buyt_engine_init(&r->e, &r->loop, &ec, err, sizeof err), 0, "%s", err);
-    struct buyt_netload_info info = {.timezone = "UTC", .agency = "hn", .feed_version = 7,
-                                     .first_day = "today", .last_day = "today"};
+    struct buyt_netload_info info = {.timezone = "UTC",
+                                     .agency = "hn",
+                                     .feed_version = 7,
+                                     .first_day = "today",
+                                     .last_day = "today"};
     buyt_engine_set_network(&r->e, make_network(buyt_wall_ms(), &r->ni), &info);
     cr_assert_eq(buyt_engine_start(&r->e), 0);
-    struct buyt_api_opts ao = {.listen = "127.0.0.1:0", .cors_origin = CORS_ORIGIN,
-                               .probe_interval_ms = 100, .track_pool = track_pool,
+    struct buyt_api_opts ao = {.listen = "127.0.0.1:0",
+                               .cors_origin = CORS_ORIGIN,
+                               .probe_interval_ms = 100,
+                               .track_pool = track_pool,
                                .request_timeout_ms = 3000};
     cr_assert_eq(buyt_api_start(&r->e, &ao, &r->api, err, sizeof err), 0, "%s", err);
     r->port = buyt_api_port(r->api);
@@ -185,8 +194,10 @@ static void rig_start(struct rig *r, const char *client_id, uint32_t track_pool)
     struct buyt_mqtt_callbacks cb = {.on_connect = pub_connect};
     char pid[64];
     snprintf(pid, sizeof pid, "%s-pub", client_id);
-    struct buyt_mqtt_opts o = {.url = buyt_test_env("BUYT_MQTT_TOOL_URL"), .client_id = pid,
-                               .clean_session = true, .max_inflight = 200};
+    struct buyt_mqtt_opts o = {.url = buyt_test_env("BUYT_MQTT_TOOL_URL"),
+                               .client_id = pid,
+                               .clean_session = true,
+                               .max_inflight = 200};
     cr_assert_eq(buyt_mqtt_new(&r->loop, &o, &cb, &r->p, &r->p.m), 0);
     buyt_mqtt_start(r->p.m);
     cr_assert(buyt_test_run_until(&r->loop, rig_ready, r, 10000), "broker not connected");
@@ -200,7 +211,10 @@ static void on_engine_stopped(void *arg)
     buyt_api_stop(r->api); /* what ingest_main.c does */
     r->stopped = true;
 }
-static bool is_stopped(void *arg) { return ((struct rig *)arg)->stopped; }
+static bool is_stopped(void *arg)
+{
+    return ((struct rig *)arg)->stopped;
+}
 
 static void rig_stop(struct rig *r)
 {
@@ -309,8 +323,8 @@ struct hx {
     size_t req_len[4];
     bool head[4];
     struct hresp res[4];
-    bool expect_close;   /* after the last answer, wait for the server to close */
-    bool closed;         /* it did */
+    bool expect_close; /* after the last answer, wait for the server to close */
+    bool closed;       /* it did */
     double close_after_s;
     char err[256];
     volatile bool done;
@@ -381,9 +395,8 @@ static void client(void *arg)
         snprintf(r->head, sizeof r->head, "%.*s", (int)hl, buf);
         r->status = atoi(r->head + 9);
         const char *cl = hdr(r, "content-length");
-        size_t blen = (x->head[i] || r->status == 304 || r->status == 204 || !cl)
-                          ? 0
-                          : (size_t)atol(cl);
+        size_t blen =
+            (x->head[i] || r->status == 304 || r->status == 204 || !cl) ? 0 : (size_t)atol(cl);
         while (have < hl + blen) {
             ssize_t g = recv(fd, buf + have, sizeof buf - have, 0);
             if (g <= 0) {
@@ -413,7 +426,10 @@ out:
     x->done = true;
 }
 
-static bool hx_done(void *arg) { return ((struct hx *)arg)->done; }
+static bool hx_done(void *arg)
+{
+    return ((struct hx *)arg)->done;
+}
 
 static void hx_run(struct rig *r, struct hx *x)
 {
@@ -515,7 +531,11 @@ Test(http_api, routes_and_route_detail_give_directions_ordered_stops_and_shapes)
     cr_assert_float_eq(json_number_value(json_array_get(json_array_get(shape, 40), 1)), 105.84,
                        1e-6);
     json_t *d1 = json_array_get(dirs, 1);
-    cr_assert_str_eq(jstr(json_array_get(json_object_get(json_array_get(json_object_get(d1, "patterns"), 0), "stops"), 0), "id"), "E");
+    cr_assert_str_eq(
+        jstr(json_array_get(
+                 json_object_get(json_array_get(json_object_get(d1, "patterns"), 0), "stops"), 0),
+             "id"),
+        "E");
     json_decref(j);
 
     /* Ids are percent-decoded path segments; a stop name with a quote and a backslash comes
@@ -646,7 +666,8 @@ Test(http_api, vehicles_arrivals_and_tracks_follow_the_telemetry)
     cr_assert_eq(jint(j, "count"), 5);
     json_t *fx = json_object_get(j, "fixes");
     for (size_t i = 1; i < 5; i++)
-        cr_assert_gt(jint(json_array_get(fx, i), "time_ms"), jint(json_array_get(fx, i - 1), "time_ms"));
+        cr_assert_gt(jint(json_array_get(fx, i), "time_ms"),
+                     jint(json_array_get(fx, i - 1), "time_ms"));
     cr_assert(json_is_null(json_object_get(j, "next_cursor")));
     json_decref(j);
     char path[512];
@@ -657,7 +678,8 @@ Test(http_api, vehicles_arrivals_and_tracks_follow_the_telemetry)
         j = get_json(&r, path, 200);
         json_t *f = json_object_get(j, "fixes");
         for (size_t i = 0; i < json_array_size(f); i++) {
-            long long lat = llround(json_number_value(json_object_get(json_array_get(f, i), "lat")) * 1e7);
+            long long lat =
+                llround(json_number_value(json_object_get(json_array_get(f, i), "lat")) * 1e7);
             cr_assert(lat >= 210500000 && lat < 210500005);
             seen[lat - 210500000]++;
             total++;
@@ -678,8 +700,10 @@ Test(http_api, vehicles_arrivals_and_tracks_follow_the_telemetry)
     for (int i = 0; i < 5; i++)
         cr_assert_eq(seen[i], 1, "fix %d seen %d times", i, seen[i]);
     /* An RFC 3339 window that holds nothing. */
-    j = get_json(&r, "/api/v1/vehicles/bus2/track?from=2024-06-01T07:00:00%2B07:00"
-                     "&to=2024-06-01T08:00:00Z", 200);
+    j = get_json(&r,
+                 "/api/v1/vehicles/bus2/track?from=2024-06-01T07:00:00%2B07:00"
+                 "&to=2024-06-01T08:00:00Z",
+                 200);
     cr_assert_eq(jint(j, "count"), 0);
     cr_assert_eq(jint(j, "from_ms"), 1717200000000LL);
     json_decref(j);
@@ -1044,8 +1068,8 @@ Test(http_api, etag_gzip_head_keepalive_cors_and_limits)
     free(lp.body);
 
     /* An idle keep-alive connection is closed by the server's request timeout (3 s here). */
-    struct hx idle = {.n = 1, .req = {"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"},
-                      .expect_close = true};
+    struct hx idle = {
+        .n = 1, .req = {"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"}, .expect_close = true};
     hx_run(&r, &idle);
     cr_assert(idle.closed);
     cr_assert(idle.close_after_s > 2 && idle.close_after_s < 5, "closed after %.2f s",
@@ -1087,7 +1111,10 @@ static void idle_thread(void *arg)
     close(fd);
 }
 
-static bool idle_answered(void *arg) { return ((struct idle_client *)arg)->state >= 1; }
+static bool idle_answered(void *arg)
+{
+    return ((struct idle_client *)arg)->state >= 1;
+}
 
 Test(http_api, stopping_closes_idle_connections_and_leaves_no_handle)
 {

@@ -74,8 +74,8 @@ Test(http_params, accept_encoding_allows_gzip_unless_q_is_zero)
         {"gzipx", false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        cr_assert_eq(buyt_http_accepts_gzip(cases[i].h, strlen(cases[i].h)), cases[i].want,
-                     "'%s'", cases[i].h);
+        cr_assert_eq(buyt_http_accepts_gzip(cases[i].h, strlen(cases[i].h)), cases[i].want, "'%s'",
+                     cases[i].h);
 }
 
 Test(http_params, if_none_match_compares_weakly)
@@ -110,8 +110,8 @@ Test(http_params, numbers_are_plain_decimals)
     cr_assert_float_eq(d, 1000, 1e-12);
     cr_assert_eq(buyt_api_parse_number(".5", &d), 0);
     cr_assert_eq(buyt_api_parse_number("5.", &d), 0);
-    const char *bad[] = {"", "abc", "0x10", "inf", "nan", "NaN", " 1", "1 ", "1,5", "--1",
-                         "1e", "1e+", ".", "-", "1e999", "21.03abc"};
+    const char *bad[] = {"",    "abc", "0x10", "inf", "nan", "NaN", " 1",    "1 ",
+                         "1,5", "--1", "1e",   "1e+", ".",   "-",   "1e999", "21.03abc"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_eq(buyt_api_parse_number(bad[i], &d), BUYT_EINVAL, "'%s'", bad[i]);
     int64_t v;
@@ -143,9 +143,9 @@ Test(http_params, times_are_rfc3339_or_unix_milliseconds)
     const char *bad[] = {"",
                          "yesterday",
                          "2024-06-01",
-                         "2024-06-01T00:00:00",      /* no offset */
-                         "2024-06-01T00:00Z",        /* no seconds */
-                         "2023-02-29T00:00:00Z",     /* not a leap year */
+                         "2024-06-01T00:00:00",  /* no offset */
+                         "2024-06-01T00:00Z",    /* no seconds */
+                         "2023-02-29T00:00:00Z", /* not a leap year */
                          "2024-04-31T00:00:00Z",
                          "2024-13-01T00:00:00Z",
                          "2024-06-01T24:00:00Z",

@@ -79,7 +79,10 @@ Test(jsonw, keeps_vietnamese_and_other_valid_utf8_byte_for_byte)
 
 Test(jsonw, escapes_line_and_paragraph_separators_for_javascript)
 {
-    cr_assert_str_eq(esc("a\xE2\x80\xA8" "b\xE2\x80\xA9", 8), "\"a\\u2028b\\u2029\"");
+    cr_assert_str_eq(esc("a\xE2\x80\xA8"
+                         "b\xE2\x80\xA9",
+                         8),
+                     "\"a\\u2028b\\u2029\"");
     /* Their neighbour U+2027 is left alone. */
     cr_assert_str_eq(esc("\xE2\x80\xA7", 3), "\"\xE2\x80\xA7\"");
 }
@@ -98,21 +101,21 @@ Test(jsonw, rejects_overlongs_surrogates_and_code_points_above_10ffff)
     struct {
         const char *in, *want;
     } cases[] = {
-        {"\xC0\xAF", "\"" FFFD FFFD "\""},                 /* overlong '/' */
-        {"\xC1\xBF", "\"" FFFD FFFD "\""},                 /* overlong */
-        {"\xE0\x80\xAF", "\"" FFFD FFFD FFFD "\""},        /* overlong, 3 bytes */
+        {"\xC0\xAF", "\"" FFFD FFFD "\""},                   /* overlong '/' */
+        {"\xC1\xBF", "\"" FFFD FFFD "\""},                   /* overlong */
+        {"\xE0\x80\xAF", "\"" FFFD FFFD FFFD "\""},          /* overlong, 3 bytes */
         {"\xF0\x80\x80\xAF", "\"" FFFD FFFD FFFD FFFD "\""}, /* overlong, 4 bytes */
-        {"\xED\xA0\x80", "\"" FFFD FFFD FFFD "\""},        /* U+D800, a surrogate */
-        {"\xED\xBF\xBF", "\"" FFFD FFFD FFFD "\""},        /* U+DFFF */
+        {"\xED\xA0\x80", "\"" FFFD FFFD FFFD "\""},          /* U+D800, a surrogate */
+        {"\xED\xBF\xBF", "\"" FFFD FFFD FFFD "\""},          /* U+DFFF */
         {"\xF4\x90\x80\x80", "\"" FFFD FFFD FFFD FFFD "\""}, /* U+110000 */
-        {"\xF5\x80", "\"" FFFD FFFD "\""},                 /* F5 never appears */
+        {"\xF5\x80", "\"" FFFD FFFD "\""},                   /* F5 never appears */
         {"\xFF", "\"" FFFD "\""},
-        {"\x80", "\"" FFFD "\""},                          /* stray continuation */
-        {"abc\xE1\x80", "\"abc" FFFD "\""},                /* truncated at the end */
-        {"\xF0\x9F\x98", "\"" FFFD "\""},                  /* truncated emoji */
-        {"\xED\x9F\xBF", "\"\xED\x9F\xBF\""},              /* U+D7FF: valid */
-        {"\xF4\x8F\xBF\xBF", "\"\xF4\x8F\xBF\xBF\""},      /* U+10FFFF: valid */
-        {"\xEF\xBF\xBD", "\"" FFFD "\""},                  /* U+FFFD itself */
+        {"\x80", "\"" FFFD "\""},                     /* stray continuation */
+        {"abc\xE1\x80", "\"abc" FFFD "\""},           /* truncated at the end */
+        {"\xF0\x9F\x98", "\"" FFFD "\""},             /* truncated emoji */
+        {"\xED\x9F\xBF", "\"\xED\x9F\xBF\""},         /* U+D7FF: valid */
+        {"\xF4\x8F\xBF\xBF", "\"\xF4\x8F\xBF\xBF\""}, /* U+10FFFF: valid */
+        {"\xEF\xBF\xBD", "\"" FFFD "\""},             /* U+FFFD itself */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         cr_assert_str_eq(esc(cases[i].in, strlen(cases[i].in)), cases[i].want, "case %zu", i);
@@ -127,7 +130,7 @@ Test(jsonw, random_bytes_always_give_valid_json_and_utf8)
         for (size_t i = 0; i < n; i++) {
             x ^= x << 13, x ^= x >> 17, x ^= x << 5;
             /* Bias towards the interesting bytes: controls, quotes, lead/continuation bytes. */
-            static const uint8_t pick[] = {0x00, 0x1f, '"', '\\', 'a', 0x7f, 0x80, 0xbf,
+            static const uint8_t pick[] = {0x00, 0x1f, '"',  '\\', 'a',  0x7f, 0x80, 0xbf,
                                            0xc2, 0xe0, 0xe2, 0xed, 0xf0, 0xf4, 0xf5, 0xff};
             buf[i] = (char)((x & 0x100) ? pick[x & 15] : (uint8_t)(x >> 24));
         }
@@ -196,11 +199,13 @@ Test(jsonw, fixed_decimals_round_trim_and_never_write_minus_zero)
         int d;
         const char *want;
     } cases[] = {
-        {21.0287, 7, "21.0287"},     {105.8522, 7, "105.8522"}, {-0.5, 2, "-0.5"},
-        {3.0, 7, "3"},               {-0.0000001, 2, "0"},      {0.125, 2, "0.13"},
-        {1.999999, 3, "2"},          {-21.0287123, 7, "-21.0287123"},
-        {123456.789, 0, "123457"},   {0, 7, "0"},               {1e20, 2, "1e+20"},
-        {NAN, 3, "null"},            {INFINITY, 3, "null"},
+        {21.0287, 7, "21.0287"},   {105.8522, 7, "105.8522"},
+        {-0.5, 2, "-0.5"},         {3.0, 7, "3"},
+        {-0.0000001, 2, "0"},      {0.125, 2, "0.13"},
+        {1.999999, 3, "2"},        {-21.0287123, 7, "-21.0287123"},
+        {123456.789, 0, "123457"}, {0, 7, "0"},
+        {1e20, 2, "1e+20"},        {NAN, 3, "null"},
+        {INFINITY, 3, "null"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct buyt_jsonw w;

@@ -1,4 +1,5 @@
 /* buyt-ingest: the engine. Wires config, signals and the engine module together. */
+#include "api.h"
 #include "clock.h"
 #include "engine.h"
 #include "error.h"
@@ -89,10 +90,12 @@ static void usage(FILE *f)
 
 static uv_signal_t sig_term, sig_int, sig_hup;
 static struct buyt_engine engine;
+static struct buyt_api *api;
 
 static void on_stopped(void *arg)
 {
     (void)arg;
+    buyt_api_stop(api);
     uv_close((uv_handle_t *)&sig_term, NULL);
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_hup, NULL);
@@ -201,6 +204,12 @@ int main(int argc, char **argv)
         buyt_engine_close(&engine);
         return 1;
     }
+    if (buyt_api_start(&engine, &(struct buyt_api_opts){.listen = c.http}, &api, err, sizeof err)) {
+        fprintf(stderr, "buyt-ingest: HTTP: %s\n", err);
+        buyt_api_free(api);
+        buyt_engine_close(&engine);
+        return 1;
+    }
     if (buyt_engine_start(&engine)) {
         fprintf(stderr, "buyt-ingest: could not start the engine\n");
         return 1;
@@ -219,6 +228,7 @@ int main(int argc, char **argv)
               (unsigned long long)s->messages, (unsigned long long)s->records,
               (unsigned long long)s->accepted, (unsigned long long)s->duplicates,
               (unsigned long long)s->rows_committed, (unsigned long long)s->acks_published);
+    buyt_api_free(api);
     buyt_engine_close(&engine);
     int rc = uv_loop_close(loop);
     return rc ? 1 : 0;

@@ -14,8 +14,7 @@ enum {
     VARINT_MAX = 10,
 };
 
-enum buyt_reject buyt_frame_record(const Buyt__V1__Record *r, uint8_t *buf, size_t cap,
-                                   size_t *len)
+enum buyt_reject buyt_frame_record(const Buyt__V1__Record *r, uint8_t *buf, size_t cap, size_t *len)
 {
     enum buyt_reject why = buyt_contract_check_record(r, (int64_t)r->time_ms);
     if (why != BUYT_REJECT_NONE)

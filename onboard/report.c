@@ -64,7 +64,10 @@ int buyt_report_configure(struct buyt_report *r, const struct buyt_report_config
     return rc;
 }
 
-void buyt_report_event(struct buyt_report *r) { r->event_pending = true; }
+void buyt_report_event(struct buyt_report *r)
+{
+    r->event_pending = true;
+}
 
 /* Smallest angle between two courses, centidegrees (0..18000). */
 static uint32_t course_diff(uint32_t a, uint32_t b)

@@ -57,8 +57,8 @@ enum buyt_report_reason {
 
 /* One receiver epoch, as the policy needs it. */
 struct buyt_report_input {
-    int64_t time_ms;      /* GNSS time, Unix ms UTC */
-    bool valid;           /* the epoch has a position (2D/3D fix) */
+    int64_t time_ms; /* GNSS time, Unix ms UTC */
+    bool valid;      /* the epoch has a position (2D/3D fix) */
     bool has_speed;
     uint32_t speed_cms;
     bool has_course;
@@ -68,11 +68,11 @@ struct buyt_report_input {
 /* Policy state. Embed it; fields other than `cfg` and `counts` are private. */
 struct buyt_report {
     struct buyt_report_config cfg;
-    bool reported;       /* a valid fix was reported and no loss since */
-    bool moving;         /* motion state (hysteresis) */
-    bool event_pending;  /* buyt_report_event() since the last report */
-    bool have_course;    /* course of the last report is known */
-    int64_t last_ms;     /* GNSS time of the last report */
+    bool reported;      /* a valid fix was reported and no loss since */
+    bool moving;        /* motion state (hysteresis) */
+    bool event_pending; /* buyt_report_event() since the last report */
+    bool have_course;   /* course of the last report is known */
+    int64_t last_ms;    /* GNSS time of the last report */
     uint32_t last_course_cdeg;
     uint64_t counts[BUYT_REPORT_REASON__COUNT]; /* epochs by outcome ([0]: not reported) */
 };

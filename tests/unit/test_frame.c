@@ -51,15 +51,16 @@ static void check_same(size_t n, uint64_t boot_id, uint64_t dropped)
         size_t len;
         cr_assert_eq(buyt_frame_record(&recs[i], payload[i], sizeof payload[i], &len),
                      BUYT_REJECT_NONE);
-        jr[i] = (struct buyt_journal_rec){.seq = recs[i].seq, .time_ms = recs[i].time_ms,
-                                          .payload = payload[i], .len = (uint32_t)len};
+        jr[i] = (struct buyt_journal_rec){.seq = recs[i].seq,
+                                          .time_ms = recs[i].time_ms,
+                                          .payload = payload[i],
+                                          .len = (uint32_t)len};
     }
     size_t flen;
-    cr_assert_eq(buyt_frame_telemetry("29B-100", boot_id, dropped, jr, n, framed, sizeof framed,
-                                      &flen),
-                 0);
-    cr_assert_leq(flen, buyt_frame_bound(7, n, jr[0].len + (n > 1 ? jr[1].len : 0) +
-                                                   (n > 2 ? jr[2].len : 0)));
+    cr_assert_eq(
+        buyt_frame_telemetry("29B-100", boot_id, dropped, jr, n, framed, sizeof framed, &flen), 0);
+    cr_assert_leq(flen, buyt_frame_bound(
+                            7, n, jr[0].len + (n > 1 ? jr[1].len : 0) + (n > 2 ? jr[2].len : 0)));
     Buyt__V1__Record *ptrs[3] = {&recs[0], &recs[1], &recs[2]};
     Buyt__V1__Telemetry t = BUYT__V1__TELEMETRY__INIT;
     t.vehicle_id = "29B-100";

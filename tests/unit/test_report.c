@@ -18,18 +18,28 @@ static void init_default(void)
 
 static struct buyt_report_input moving_at(int64_t t_ms, uint32_t course_cdeg)
 {
-    return (struct buyt_report_input){.time_ms = T0 + t_ms, .valid = true, .has_speed = true,
-                                      .speed_cms = 1000, .has_course = true,
+    return (struct buyt_report_input){.time_ms = T0 + t_ms,
+                                      .valid = true,
+                                      .has_speed = true,
+                                      .speed_cms = 1000,
+                                      .has_course = true,
                                       .course_cdeg = course_cdeg};
 }
 
 static struct buyt_report_input standing_at(int64_t t_ms)
 {
-    return (struct buyt_report_input){.time_ms = T0 + t_ms, .valid = true, .has_speed = true,
-                                      .speed_cms = 0, .has_course = true, .course_cdeg = 9000};
+    return (struct buyt_report_input){.time_ms = T0 + t_ms,
+                                      .valid = true,
+                                      .has_speed = true,
+                                      .speed_cms = 0,
+                                      .has_course = true,
+                                      .course_cdeg = 9000};
 }
 
-static enum buyt_report_reason feed(struct buyt_report_input in) { return buyt_report_fix(&r, &in); }
+static enum buyt_report_reason feed(struct buyt_report_input in)
+{
+    return buyt_report_fix(&r, &in);
+}
 
 /* Feeds epochs every step_ms over [from, to] and returns how many were reported. */
 static int feed_range(int64_t from, int64_t to, int64_t step, bool moving)
@@ -118,9 +128,9 @@ Test(report, turn_is_reported_at_once, .init = init_default)
     cfg.moving_interval_ms = 5000;
     buyt_report_init(&r, &cfg);
     cr_assert_eq(feed(moving_at(0, 9000)), BUYT_REPORT_FIRST);
-    cr_assert_eq(feed(moving_at(100, 10400)), BUYT_REPORT_NO); /* 14 degrees */
+    cr_assert_eq(feed(moving_at(100, 10400)), BUYT_REPORT_NO);   /* 14 degrees */
     cr_assert_eq(feed(moving_at(200, 10600)), BUYT_REPORT_TURN); /* 16 degrees */
-    cr_assert_eq(feed(moving_at(300, 11000)), BUYT_REPORT_NO); /* 4 from the last report */
+    cr_assert_eq(feed(moving_at(300, 11000)), BUYT_REPORT_NO);   /* 4 from the last report */
 }
 
 Test(report, turn_through_north_takes_the_short_way, .init = init_default)
@@ -130,7 +140,7 @@ Test(report, turn_through_north_takes_the_short_way, .init = init_default)
     cfg.moving_interval_ms = 5000;
     buyt_report_init(&r, &cfg);
     cr_assert_eq(feed(moving_at(0, 35500)), BUYT_REPORT_FIRST);
-    cr_assert_eq(feed(moving_at(100, 500)), BUYT_REPORT_NO);  /* 10 degrees across 0 */
+    cr_assert_eq(feed(moving_at(100, 500)), BUYT_REPORT_NO);    /* 10 degrees across 0 */
     cr_assert_eq(feed(moving_at(200, 1100)), BUYT_REPORT_TURN); /* 16 degrees */
 }
 

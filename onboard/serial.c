@@ -148,7 +148,8 @@ static void on_poll(uv_poll_t *h, int status, int events)
     if (s->poll != h)
         return;
     if (status < 0) {
-        lost(s, status);
+        /* libuv reports EPOLLERR (a terminal hung up, a USB adapter gone) as UV_EBADF. */
+        lost(s, status == UV_EBADF ? -EIO : status);
         return;
     }
     for (int i = 0; i < READS_PER_WAKEUP; i++) {

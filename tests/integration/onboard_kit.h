@@ -351,6 +351,8 @@ struct kit_expect {
     size_t n_events;
     uint64_t nmea_rejected;
     uint32_t last_sats;
+    struct buyt_report_config cfg; /* the agent's policy; zero: the defaults */
+    struct buyt_report policy;     /* carried across runs unless the agent restarts */
 };
 
 struct kit_parse_ctx {
@@ -386,25 +388,28 @@ static void kit_on_fix(const struct buyt_nmea_fix *fix, void *arg)
     x->fix[x->n++] = (struct kit_fix){.time_ms = fix->time_ms, .fix = pf, .reason = why};
 }
 
-/* What an agent started fresh before epoch `from` reports for epochs [from, to), with a card
- * event after each epoch listed in events[] (ascending), under the default policy. Runs the
+/* What the agent reports for epochs [from, to), with a card event after each epoch listed in
+ * events[] (ascending), under x->cfg. `restart`: the agent (re)started before `from` (fresh
+ * policy); else it continues (a serial port reopened: parser flushed, policy kept). Runs the
  * project's NMEA parser (ref = the agent's build floor) over the same bytes, epoch by epoch,
  * ending the epoch at each event as the agent's idle timer does while the test pauses there,
  * and records the last good fix at each event. Appends to *x. */
 static KIT_UNUSED void kit_expect_run(struct kit_expect *x, const struct kit_drive *d, size_t from,
-                                      size_t to, const size_t *events, size_t n_events)
+                                      size_t to, const size_t *events, size_t n_events,
+                                      bool restart)
 {
     if (!x->fix)
         x->fix = calloc(d->n + 1, sizeof *x->fix);
-    struct buyt_report_config rc;
-    buyt_report_config_init(&rc);
-    struct buyt_report policy;
-    buyt_report_init(&policy, &rc);
-    struct kit_parse_ctx ctx = {.x = x, .policy = &policy};
+    if (restart) {
+        if (!x->cfg.moving_interval_ms)
+            buyt_report_config_init(&x->cfg);
+        buyt_report_init(&x->policy, &x->cfg);
+        x->have_valid = false; /* a restarted agent knows no fix yet */
+    }
+    struct kit_parse_ctx ctx = {.x = x, .policy = &x->policy};
     struct buyt_nmea_config nc = {.ref_ms = 1793491200000LL, .on_fix = kit_on_fix, .arg = &ctx};
     static struct buyt_nmea_parser p;
     cr_assert_eq(buyt_nmea_init(&p, &nc), 0);
-    x->have_valid = false; /* a restarted agent knows no fix yet */
     size_t ev = 0;
     for (size_t i = from; i < to; i++) {
         buyt_nmea_feed(&p, d->text + d->ep[i].off, d->ep[i].len);
@@ -415,7 +420,7 @@ static KIT_UNUSED void kit_expect_run(struct kit_expect *x, const struct kit_dri
             cr_assert_lt(x->n_events, KIT_MAX_EVENTS);
             x->event_has_pos[x->n_events] = x->have_valid;
             x->event_pos[x->n_events++] = x->last_valid;
-            buyt_report_event(&policy);
+            buyt_report_event(&x->policy);
         }
     }
     buyt_nmea_flush(&p);

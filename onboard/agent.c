@@ -434,9 +434,11 @@ static void on_connect(struct buyt_mqtt *m, void *ud)
     struct buyt_agent *a = ud;
     if (a->stopping)
         return;
-    publish_status(a, BUYT__V1__DEVICE_STATE__DEVICE_STATE_ONLINE, NULL);
+    /* Subscribe before announcing ONLINE: the broker handles our packets in order, so whoever
+     * reacts to ONLINE with a command finds the subscription in place. */
     buyt_mqtt_subscribe(m, a->t_ack, 1);
     buyt_mqtt_subscribe(m, a->t_cmd, 1);
+    publish_status(a, BUYT__V1__DEVICE_STATE__DEVICE_STATE_ONLINE, NULL);
     buyt_uplink_connected(a->uplink);
 }
 

@@ -118,9 +118,10 @@ static void drop_stash(struct buyt_nmea_parser *p)
     p->stash_len = 0;
 }
 
-static void start(struct buyt_nmea_parser *p)
+/* '$' starts a sentence, '!' an encapsulated one (AIS: ignored, but framed and counted). */
+static void start(struct buyt_nmea_parser *p, unsigned char delimiter)
 {
-    p->buf[0] = '$';
+    p->buf[0] = (char)delimiter;
     p->len = 1;
     p->start_line = p->line;
     p->stitching = false;
@@ -137,7 +138,7 @@ static void collide(struct buyt_nmea_parser *p)
         p->stash_len = p->len;
         p->stash_line = p->start_line;
     }
-    start(p);
+    start(p, '$');
 }
 
 static bool printable(unsigned char c)
@@ -147,10 +148,10 @@ static bool printable(unsigned char c)
 
 static void idle_byte(struct buyt_nmea_parser *p, unsigned char c, bool bol)
 {
-    if (c == '$') {
+    if (c == '$' || c == '!') {
         if (p->stash_len > 0)
             drop_stash(p);
-        start(p);
+        start(p, c);
     } else if (c == '#' && bol && (p->cfg.options & BUYT_NMEA_OPT_HASH_COMMENTS)) {
         p->state = S_COMMENT;
     } else if (p->stash_len > 0 && printable(c)) {
@@ -178,7 +179,7 @@ void buyt_nmea_feed(struct buyt_nmea_parser *p, const void *bytes, size_t len)
         case S_SENTENCE:
             if (c == '\r' || c == '\n')
                 finish(p);
-            else if (c == '$')
+            else if (c == '$') /* not '!': vendors' text sentences use it */
                 collide(p);
             else if (!printable(c))
                 drop(p, BUYT_NMEA_REJECT_BAD_CHAR);

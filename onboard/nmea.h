@@ -157,7 +157,7 @@ enum {
     BUYT_NMEA_OPT_HASH_COMMENTS = 2,      /* a line starting with '#' is a comment (gpsd logs) */
 };
 
-/** Parses one sentence `text` of `len` bytes: from '$' to the checksum, without terminator
+/** Parses one sentence `text` of `len` bytes: from '$' (or '!') to the checksum, no terminator
  *  (trailing spaces are tolerated). `options`: BUYT_NMEA_OPT_ACCEPT_NO_CHECKSUM or 0. Fills
  *  *out (always: type and talker when known) and returns BUYT_NMEA_OK or the reject reason.
  *  Proprietary and unknown sentences return BUYT_NMEA_OK with type PROPRIETARY / UNKNOWN.
@@ -243,7 +243,7 @@ struct buyt_nmea_config {
     void *arg;                   /* passed to both callbacks */
 };
 
-/* Byte-stream parser. Embed it (about 1 KiB); all fields are private. */
+/* Byte-stream parser. Embed it (560 bytes on x86-64); all fields are private. */
 struct buyt_nmea_parser {
     struct buyt_nmea_config cfg;
     struct buyt_nmea_merger merger;
@@ -265,13 +265,14 @@ void buyt_nmea_ref_time_set(struct buyt_nmea_parser *p, int64_t ref_ms);
 
 /** Feeds `len` bytes (borrowed) of receiver output, in any chunking. Calls on_event for each
  *  sentence and on_fix for each completed epoch, synchronously, before returning. Never fails:
- *  bad input is counted. Framing: a sentence starts at '$' and ends at CR or LF; bytes between
- *  sentences (NULs, text, a lone LF) are skipped; a '$' inside a sentence starts a new one, and
- *  the cut one is kept aside: if the bytes after the new sentence's end complete it with a
- *  good checksum it is accepted ("stitched", seen with packets injected by a
- *  microcontroller), else it is rejected as truncated. A control byte inside a sentence
- *  rejects it (bad_char); so does exceeding BUYT_NMEA_MAX_SENTENCE (too_long); both resync on
- *  the next '$'. Callbacks must not call feed/flush on the same parser. */
+ *  bad input is counted. Framing: a sentence starts at '$' (or '!': AIS encapsulation, framed
+ *  and ignored) and ends at CR or LF; bytes between sentences (NULs, text, a lone LF) are
+ *  skipped; a '$' inside a sentence starts a new one, and the cut one is kept aside: if the
+ *  bytes after the new sentence's end complete it with a good checksum it is accepted
+ *  ("stitched": packets injected by a microcontroller, iSync), else rejected as truncated. A
+ *  control byte inside a sentence rejects it (bad_char); so does exceeding
+ *  BUYT_NMEA_MAX_SENTENCE (too_long); both resync on the next '$'. Callbacks must not call
+ *  feed, epoch_end or flush on the same parser. */
 void buyt_nmea_feed(struct buyt_nmea_parser *p, const void *bytes, size_t len);
 
 /** Emits the open epoch now (the receiver went quiet: no need to wait for the next epoch's

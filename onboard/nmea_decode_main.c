@@ -173,16 +173,17 @@ int main(int argc, char **argv)
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, in)) > 0)
         buyt_nmea_feed(&p, buf, n);
-    int rc = 0;
     if (ferror(in)) {
         fprintf(stderr, "buyt-nmea-decode: cannot read %s: %s\n", path ? path : "stdin",
                 strerror(errno));
-        rc = 1;
+        if (in != stdin)
+            fclose(in);
+        return 1;
     }
     buyt_nmea_flush(&p);
     if (in != stdin)
         fclose(in);
     fflush(stdout);
     print_summary(buyt_nmea_stats_get(&p));
-    return rc;
+    return 0;
 }

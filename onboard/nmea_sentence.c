@@ -299,7 +299,9 @@ static void apply_faa_mode(char c, struct buyt_nmea_sentence *s)
     case 'E': set_quality(s, BUYT_NMEA_QUALITY_ESTIMATED); break;
     case 'N':
     case 'S':
-    case 'M': s->valid = 0; break; /* none, simulator, manual input */
+    case 'M':
+    case 'V':
+    case 'U': s->valid = 0; break; /* none, simulator, manual, invalid, unsafe (4.11) */
     default: break;
     }
 }
@@ -437,19 +439,18 @@ static enum buyt_nmea_reject parse_gns(const struct field *f, int nf, struct buy
         return BUYT_NMEA_REJECT_MALFORMED;
     BAD(parse_opt_time(f[1], s));
     BAD(parse_sats(f[7], s));
-    /* One mode letter per constellation: the best one ranks the fix. */
-    static const char rank[] = "NEAPDFR"; /* worst to best; S, M are not fixes */
+    /* One mode letter per constellation (GPS, GLONASS, Galileo, BeiDou...): the best ranks
+     * the fix; N, S, M, V, U and letters of later NMEA versions are not fixes. */
+    static const char rank[] = "EAPDFR"; /* worst to best */
     int best = -1;
     for (size_t i = 0; i < f[6].n; i++) {
         const char *r = memchr(rank, f[6].p[i], sizeof rank - 1);
         if (r && r - rank > best)
             best = (int)(r - rank);
-        else if (!r && !memchr("SM", f[6].p[i], 2))
-            return BUYT_NMEA_REJECT_BAD_FIELD;
     }
     if (f[6].n)
         s->valid = 0;
-    if (best > 0) {
+    if (best >= 0) {
         s->valid = 1;
         apply_faa_mode(rank[best], s);
     }
@@ -504,8 +505,8 @@ static bool is_alnum(char c)
     return is_upper(c) || is_digit(c) || (c >= 'a' && c <= 'z');
 }
 
-/* Checks "*hh" (XOR of the bytes between '$' and '*'). *body_end gets the index of '*', or
- * len when there is no checksum and the options allow it. */
+/* Checks "*hh" (XOR of the bytes between the '$' or '!' and the '*'). *body_end gets the index of
+ * '*', or len when there is no checksum and the options allow it. */
 static enum buyt_nmea_reject check_checksum(const char *text, size_t len, uint32_t options,
                                             size_t *body_end)
 {
@@ -539,7 +540,7 @@ enum buyt_nmea_reject buyt_nmea_parse(const char *text, size_t len, uint32_t opt
     out->valid = -1;
     while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t'))
         len--;
-    if (len < 2 || text[0] != '$')
+    if (len < 2 || (text[0] != '$' && text[0] != '!'))
         return BUYT_NMEA_REJECT_MALFORMED;
     if (len > BUYT_NMEA_MAX_SENTENCE)
         return BUYT_NMEA_REJECT_TOO_LONG;

@@ -404,8 +404,8 @@ Test(nmea, every_talker)
     static const char *const talkers[] = {"GP", "GN", "GL", "GA", "GB", "BD", "QZ", "IN"};
     for (size_t i = 0; i < sizeof talkers / sizeof talkers[0]; i++) {
         char gga[128], rmc[128];
-        snprintf(gga, sizeof gga, "%s%s", talkers[i], GGA_HN + 2);
-        snprintf(rmc, sizeof rmc, "%s%s", talkers[i], RMC_HN + 2);
+        snprintf(gga, sizeof gga, "%s%s", talkers[i], &GGA_HN[2]);
+        snprintf(rmc, sizeof rmc, "%s%s", talkers[i], &RMC_HN[2]);
         struct buyt_nmea_parser p;
         struct capture c;
         start(&p, &c, 0, 0);
@@ -428,11 +428,12 @@ Test(nmea, skips_proprietary_and_unknown_sentences)
     feed(&p, nmea("PGRME,15.0,M,45.0,M,25.0,M"));
     feed(&p, nmea("GPGSV,3,1,11,01,78,221,47,03,09,042,00,04,05,242,00,06,04,149,00"));
     feed(&p, nmea("GPTXT,01,01,02,u-blox ag - www.u-blox.com"));
-    feed(&p, "$LOG108,1,100,100,0,0,5,0,4,462*61\r\n"); /* rgm3800.log */
+    feed(&p, "$LOG108,1,100,100,0,0,5,0,4,462*61\r\n");             /* rgm3800.log */
+    feed(&p, "!AIVDO,1,1,,,B3aC3LP00063aj7RNpl03wSUwP06,0*43\r\n"); /* ait250.log, AIS */
     feed(&p, nmea(GGA_HN));
     buyt_nmea_flush(&p);
     const struct buyt_nmea_stats *st = buyt_nmea_stats_get(&p);
-    cr_assert_eq(st->ignored, 5);
+    cr_assert_eq(st->ignored, 6);
     cr_assert_eq(st->accepted, 1);
     for (int r = 1; r < BUYT_NMEA_REJECT__COUNT; r++)
         cr_assert_eq(st->rejected[r], 0, "%s", buyt_nmea_reject_name(r));
@@ -794,7 +795,7 @@ Test(nmea, a_repeated_position_sentence_without_time_is_a_new_epoch)
     /* GPGGA and GLGGA of one epoch (SiRF V) stay together. */
     start(&p, &c, 0, 0);
     char glgga[128];
-    snprintf(glgga, sizeof glgga, "GL%s", GGA_HN + 2);
+    snprintf(glgga, sizeof glgga, "GL%s", &GGA_HN[2]);
     feed(&p, nmea(GGA_HN));
     feed(&p, nmea(glgga));
     feed(&p, nmea(RMC_HN));
@@ -965,6 +966,11 @@ Test(nmea, decode_tool_help_and_bad_arguments)
     cr_assert(strstr(r.err, "cannot open /nonexistent/file.nmea") != NULL);
     cr_assert_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1, "one line: %s", r.err);
 
+    run_tool("/tmp", NULL, &r); /* opens, cannot be read */
+    cr_assert_eq(r.status, 1);
+    cr_assert(strstr(r.err, "cannot read /tmp") != NULL, "%s", r.err);
+    cr_assert_eq(strchr(r.err, '\n'), r.err + strlen(r.err) - 1, "one line: %s", r.err);
+
     run_tool("--frobnicate", NULL, &r);
     cr_assert_eq(r.status, 2);
     cr_assert(strstr(r.err, "unknown option --frobnicate") != NULL);
@@ -973,4 +979,53 @@ Test(nmea, decode_tool_help_and_bad_arguments)
     cr_assert_eq(r.status, 2);
     run_tool("--ref-time", NULL, &r);
     cr_assert_eq(r.status, 2);
+}
+
+/* Random bytes biased towards NMEA's alphabet, and real sentences with random damage: nothing
+ * may crash (run under ASan/UBSan), and every sentence gets exactly one verdict. */
+Test(nmea, survives_random_and_damaged_input)
+{
+    static const char alphabet[] = "$$$,,,,***\r\n\n0123456789ABCDEFGPNRMCVAW.-\0\x80 #";
+    struct buyt_nmea_parser p;
+    struct capture c = {0};
+    struct buyt_nmea_config cfg = {.ref_ms = utc_ms(2026, 1, 1, 0, 0, 0, 0),
+                                   .options = BUYT_NMEA_OPT_HASH_COMMENTS,
+                                   .on_fix = cap_fix, /* no on_event: too many to capture */
+                                   .arg = &c};
+    cr_assert_eq(buyt_nmea_init(&p, &cfg), 0);
+    unsigned seed = 12345, tick = 0;
+    char buf[4096];
+    uint64_t fixes = 0;
+    for (int round = 0; round < 400; round++) {
+        size_t n = 0;
+        while (n < sizeof buf - 256) {
+            seed = seed * 1103515245u + 12345u;
+            if ((seed >> 16) % 4 == 0) { /* a real sentence, maybe damaged */
+                char body[128];
+                unsigned t = ++tick / 2; /* a new epoch every other sentence */
+                snprintf(body, sizeof body,
+                         (seed >> 8) % 2 ? "GPGGA,%02u%02u%02u.00,2101.72200,N,10551.13200,E,1,"
+                                           "09,0.9,12.3,M,-22.0,M,,"
+                                         : "GPRMC,%02u%02u%02u.00,A,2101.72200,N,10551.13200,"
+                                           "E,16.5,273.5,241126,,,A",
+                         t / 3600 % 24, t / 60 % 60, t % 60);
+                const char *s = nmea(body);
+                size_t l = strlen(s);
+                memcpy(buf + n, s, l);
+                if ((seed >> 20) % 2)
+                    buf[n + (seed >> 3) % l] = alphabet[(seed >> 11) % (sizeof alphabet - 1)];
+                n += l;
+            } else {
+                buf[n++] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+            }
+        }
+        buyt_nmea_feed(&p, buf, n);
+        c.nfix = 0; /* keep the capture from filling up */
+        fixes = buyt_nmea_stats_get(&p)->fixes;
+    }
+    buyt_nmea_flush(&p);
+    const struct buyt_nmea_stats *st = buyt_nmea_stats_get(&p);
+    cr_assert_gt(st->accepted, 10000, "the undamaged sentences get through");
+    cr_assert_gt(st->rejected[BUYT_NMEA_REJECT_BAD_CHECKSUM], 1000);
+    cr_assert_gt(fixes, 1000);
 }

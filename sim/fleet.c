@@ -391,14 +391,14 @@ static void gnss_epoch(struct buyt_fleet *f, struct veh *v, int64_t t)
     if (f->cfg.faults) {
         if (t >= v->next_outage && v->outage_until < t) {
             v->outage_start = t;
-            v->outage_until = t + (int64_t)buyt_rng_range(&v->rng, 5e3, 40e3);
-            v->next_outage = v->outage_until + (int64_t)buyt_rng_exp(&v->rng, 40 * 60e3);
+            v->outage_until = t + 1000 * (int64_t)buyt_rng_range(&v->rng, 5, 40);
+            v->next_outage = v->outage_until + (int64_t)buyt_rng_exp(&v->rng, 60 * 60e3);
         }
         if (t >= v->next_degraded && v->degraded_until < t) {
             v->degraded_start = t;
-            v->degraded_until = t + (int64_t)buyt_rng_range(&v->rng, 10e3, 60e3);
+            v->degraded_until = t + 1000 * (int64_t)buyt_rng_range(&v->rng, 10, 60);
             v->deg_sigma = buyt_rng_range(&v->rng, 12, 35);
-            v->next_degraded = v->degraded_until + (int64_t)buyt_rng_exp(&v->rng, 20 * 60e3);
+            v->next_degraded = v->degraded_until + (int64_t)buyt_rng_exp(&v->rng, 45 * 60e3);
         }
     }
     bool outage = t < v->outage_until, degraded = t < v->degraded_until;
@@ -775,8 +775,8 @@ int buyt_fleet_new(const struct buyt_network *net, const struct buyt_fleet_confi
         buyt_rng_init(&v->rng, cfg->seed, T_VEH, (uint64_t)i);
         v->drv_factor = buyt_rng_range(&v->rng, 0.88, 1.0);
         v->hdop_base = buyt_rng_range(&v->rng, 0.7, 1.2);
-        v->next_outage = cfg->start_ms + (int64_t)buyt_rng_exp(&v->rng, 40 * 60e3);
-        v->next_degraded = cfg->start_ms + (int64_t)buyt_rng_exp(&v->rng, 20 * 60e3);
+        v->next_outage = cfg->start_ms + (int64_t)buyt_rng_exp(&v->rng, 60 * 60e3);
+        v->next_degraded = cfg->start_ms + (int64_t)buyt_rng_exp(&v->rng, 45 * 60e3);
         v->inst = inst[i];
         if (v->inst >= 0) {
             place(f, v, f->now_ms);

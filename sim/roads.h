@@ -15,7 +15,7 @@ enum buyt_road_class {
     BUYT_ROAD_SECONDARY = 2 /* 30 km/h */
 };
 
-#define BUYT_ROADS_EFFICIENCY 0.80 /* share of free-flow speed kept by lights, turns, traffic */
+#define BUYT_ROADS_EFFICIENCY 0.56 /* share of free-flow speed kept by lights, turns, traffic */
 #define BUYT_ROADS_STOP_S 18.0     /* per served stop: deceleration, dwell, acceleration */
 #define BUYT_ROADS_LIMIT_MIN (20.0 / 3.6)
 #define BUYT_ROADS_LIMIT_MAX (60.0 / 3.6)

@@ -479,11 +479,14 @@ void buyt_direct_power(struct buyt_direct *d, int vi, int64_t time_ms, bool on)
     }
 }
 
-void buyt_direct_flush(struct buyt_direct *d)
+void buyt_direct_flush(struct buyt_direct *d, bool all)
 {
-    for (int i = 0; i < d->nv; i++)
+    for (int i = 0; i < d->nv; i++) {
+        if (all)
+            d->v[i].in_zone = false;
         if (d->v[i].n)
             flush_vehicle(d, &d->v[i]);
+    }
 }
 
 uint64_t buyt_direct_backlog(const struct buyt_direct *d)

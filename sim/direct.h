@@ -63,8 +63,9 @@ void buyt_direct_epoch(struct buyt_direct *d, int vehicle, const struct buyt_fle
 void buyt_direct_card(struct buyt_direct *d, int vehicle, const struct buyt_fleet_card *c);
 void buyt_direct_power(struct buyt_direct *d, int vehicle, int64_t time_ms, bool on);
 
-/** Sends what vehicles hold if they can (connectivity back, broker back). Call periodically. */
-void buyt_direct_flush(struct buyt_direct *d);
+/** Sends what vehicles hold if they can (connectivity back, broker back). Call periodically.
+ *  `all`: the run ends, every vehicle is back in coverage (dead zones lifted). */
+void buyt_direct_flush(struct buyt_direct *d, bool all);
 
 /** Records held in backlogs now. */
 uint64_t buyt_direct_backlog(const struct buyt_direct *d);

@@ -758,11 +758,30 @@ int buyt_fleet_new(const struct buyt_network *net, const struct buyt_fleet_confi
         return BUYT_ENOMEM;
     }
     for (int i = 0; i < f->n_zones; i++) {
-        const struct buyt_net_pattern *p = &net->patterns[buyt_rng_below(&zr, (uint32_t)net->n_patterns)];
-        const struct buyt_net_stop *s = &net->stops[p->stops[buyt_rng_below(&zr, (uint32_t)p->n_stops)]];
-        f->zones[i] = (struct zone){s->x_m + buyt_rng_range(&zr, -100, 100),
-                                    s->y_m + buyt_rng_range(&zr, -100, 100),
-                                    buyt_rng_range(&zr, 250, 500)};
+        /* around a stop along the way, away from terminals (a bus parked for an hour in a
+         * dead zone would say nothing all that time) */
+        for (int attempt = 0; attempt < 50; attempt++) {
+            const struct buyt_net_pattern *p =
+                &net->patterns[buyt_rng_below(&zr, (uint32_t)net->n_patterns)];
+            if (p->n_stops < 3)
+                continue;
+            const struct buyt_net_stop *s =
+                &net->stops[p->stops[1 + buyt_rng_below(&zr, (uint32_t)p->n_stops - 2)]];
+            struct zone z = {s->x_m + buyt_rng_range(&zr, -100, 100),
+                             s->y_m + buyt_rng_range(&zr, -100, 100), buyt_rng_range(&zr, 250, 500)};
+            bool near_terminal = false;
+            for (int k = 0; k < net->n_patterns && !near_terminal; k++) {
+                const struct buyt_net_pattern *q = &net->patterns[k];
+                const struct buyt_net_stop *a = &net->stops[q->stops[0]];
+                const struct buyt_net_stop *b = &net->stops[q->stops[q->n_stops - 1]];
+                near_terminal = hypot(a->x_m - z.x, a->y_m - z.y) < z.r + 150 ||
+                                hypot(b->x_m - z.x, b->y_m - z.y) < z.r + 150;
+            }
+            if (!near_terminal) {
+                f->zones[i] = z;
+                break;
+            }
+        }
     }
     for (int i = 0; i < f->n; i++) {
         struct veh *v = &f->v[i];

@@ -355,6 +355,8 @@ struct sim {
     bool stopping, started;
     int rc;
     int64_t drain_deadline_ns;
+    uint64_t finish_ns; /* when the simulation stopped (the drain comes after) */
+    double lag_s;       /* simulated time behind the wall clock x speedup, last tick */
     int ticks_lagging;
 };
 
@@ -403,9 +405,9 @@ static double cpu_s(void)
 static void print_stats(struct sim *s, bool final)
 {
     uint64_t now = buyt_mono_ns();
-    double wall = (double)(now - s->wall0_ns) / 1e9;
+    double wall = (double)((final && s->finish_ns ? s->finish_ns : now) - s->wall0_ns) / 1e9;
     double sim_s = (double)(buyt_fleet_now(s->fleet) - s->start_ms) / 1000.0;
-    double lag = wall * s->o->speedup - sim_s;
+    double lag = s->lag_s;
     if (s->direct) {
         struct buyt_direct_stats st;
         buyt_direct_stats(s->direct, &st);
@@ -452,6 +454,7 @@ static void finish(struct sim *s)
     if (s->stopping)
         return;
     s->stopping = true;
+    s->finish_ns = buyt_mono_ns();
     buyt_fleet_finish(s->fleet);
     if (s->truth)
         fflush(s->truth);
@@ -473,7 +476,7 @@ static void on_tick(uv_timer_t *t)
         /* drain: every held record out, every publish acknowledged (or time out) */
         bool drained = true;
         if (s->direct) {
-            buyt_direct_flush(s->direct);
+            buyt_direct_flush(s->direct, true);
             drained = buyt_direct_backlog(s->direct) == 0 && buyt_direct_outstanding(s->direct) == 0;
         }
         if (s->agents)
@@ -515,7 +518,7 @@ static void on_tick(uv_timer_t *t)
         return;
     }
     if (s->direct) {
-        buyt_direct_flush(s->direct);
+        buyt_direct_flush(s->direct, false);
         if (buyt_direct_outstanding(s->direct) > MAX_OUTSTANDING)
             return; /* the broker is behind: let the simulation lag rather than queue */
         /* bounded work per tick keeps the loop responsive at high speedups */
@@ -524,6 +527,7 @@ static void on_tick(uv_timer_t *t)
             target = cap;
     }
     buyt_fleet_advance(s->fleet, target);
+    s->lag_s = (wall_s * 1000 * s->o->speedup - (double)(buyt_fleet_now(s->fleet) - s->start_ms)) / 1000;
     if (s->o->stats_s > 0 && now >= s->next_stats_ns) {
         s->next_stats_ns = now + (uint64_t)(s->o->stats_s * 1e9);
         print_stats(s, false);

@@ -275,10 +275,14 @@ static int build_grid(struct gen *g)
         e->p0 = g->n_pts;
         e->np = n + 1;
         double s = 0, lx = a->x, ly = a->y;
+        /* and a gentle meander: streets are never ruler-straight */
+        double amp = 3 + 7 * buyt_rng_hash01(g->seed, T_EDGE, (uint64_t)k, 3);
+        int waves = 1 + (int)(3 * buyt_rng_hash01(g->seed, T_EDGE, (uint64_t)k, 4));
         for (int i = 0; i <= n; i++) {
             double t = (double)i / n, u = 1 - t;
-            double x = u * u * a->x + 2 * u * t * cx + t * t * b->x;
-            double y = u * u * a->y + 2 * u * t * cy + t * t * b->y;
+            double m = amp * sin(M_PI * waves * t) / (chord > 0 ? chord : 1);
+            double x = u * u * a->x + 2 * u * t * cx + t * t * b->x - dy * m;
+            double y = u * u * a->y + 2 * u * t * cy + t * t * b->y + dx * m;
             s += hypot(x - lx, y - ly);
             lx = x;
             ly = y;

@@ -357,6 +357,7 @@ struct sim {
     int64_t drain_deadline_ns;
     uint64_t finish_ns; /* when the simulation stopped (the drain comes after) */
     double lag_s;       /* simulated time behind the wall clock x speedup, last tick */
+    double cpu0_s;      /* CPU used before the clock started (loading) */
     int ticks_lagging;
 };
 
@@ -394,13 +395,15 @@ static void on_truth(void *ud, const struct buyt_truth_row *r)
         buyt_truth_write(s->truth, r);
 }
 
-static double cpu_s(void)
+static double cpu_total_s(void)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
            ru.ru_stime.tv_usec / 1e6;
 }
+
+static double cpu_run_s(const struct sim *s) { return cpu_total_s() - s->cpu0_s; }
 
 static void print_stats(struct sim *s, bool final)
 {
@@ -424,7 +427,7 @@ static void print_stats(struct sim *s, bool final)
                    (unsigned long long)st.replay_records, (unsigned long long)st.acked,
                    wall > 0 ? (double)st.acked / wall : 0, (unsigned long long)st.held,
                    (unsigned long long)st.dropped, (unsigned long long)st.rejected,
-                   lag > 0 ? lag : 0, cpu_s(), wall > 0 ? 100 * cpu_s() / wall : 0);
+                   lag > 0 ? lag : 0, cpu_run_s(s), wall > 0 ? 100 * cpu_run_s(s) / wall : 0);
         else
             BUYT_INFO("sim",
                       "msg=progress sim_s=%.0f lag_s=%.1f records=%llu acked=%llu msgs_per_s=%.0f "
@@ -433,10 +436,10 @@ static void print_stats(struct sim *s, bool final)
                       (unsigned long long)st.acked, rate,
                       (unsigned long long)buyt_direct_outstanding(s->direct),
                       (unsigned long long)buyt_direct_backlog(s->direct),
-                      wall > 0 ? 100 * cpu_s() / wall : 0);
+                      wall > 0 ? 100 * cpu_run_s(s) / wall : 0);
     } else if (final) {
         printf("buyt-sim: vehicles=%d wall_s=%.1f sim_s=%.0f cpu_s=%.1f\n",
-               buyt_fleet_count(s->fleet), wall, sim_s, cpu_s());
+               buyt_fleet_count(s->fleet), wall, sim_s, cpu_run_s(s));
     } else {
         BUYT_INFO("sim", "msg=progress sim_s=%.0f lag_s=%.1f", sim_s, lag > 0 ? lag : 0);
     }
@@ -500,6 +503,7 @@ static void on_tick(uv_timer_t *t)
         if (!buyt_direct_ready(s->direct))
             return; /* wait for the broker before the clock starts */
         s->started = true;
+        s->cpu0_s = cpu_total_s();
         s->wall0_ns = now;
         s->last_stats_ns = now;
         s->next_stats_ns = now + (uint64_t)(s->o->stats_s * 1e9);
@@ -635,6 +639,7 @@ static int simulate(struct opts *o)
         }
         buyt_truth_write_header(s.truth);
     }
+    s.cpu0_s = cpu_total_s();
     if (o->dry_run) {
         s.wall0_ns = buyt_mono_ns();
         s.last_stats_ns = s.wall0_ns;

@@ -41,19 +41,19 @@ static void store_fix(struct ctx *c, const char *vehicle, const Buyt__V1__Record
     snprintf(spd, sizeof spd, "%u", f->speed_cms);
     snprintf(crs, sizeof crs, "%u", f->course_cdeg / 10);
     const char *p[6] = {vehicle, t, lat, lon, spd, crs};
-    PGresult *res = PQexecParams(
-        c->db,
-        "INSERT INTO fixes (vehicle, time, lat_e7, lon_e7, speed_cms, course_ddeg)"
-        " SELECT v.id, to_timestamp($2::float8), $3, $4, $5, $6"
-        " FROM vehicles v WHERE v.agency = 'hn' AND v.vehicle_id = $1",
-        6, NULL, p, NULL, NULL, 0);
+    PGresult *res =
+        PQexecParams(c->db,
+                     "INSERT INTO fixes (vehicle, time, lat_e7, lon_e7, speed_cms, course_ddeg)"
+                     " SELECT v.id, to_timestamp($2::float8), $3, $4, $5, $6"
+                     " FROM vehicles v WHERE v.agency = 'hn' AND v.vehicle_id = $1",
+                     6, NULL, p, NULL, NULL, 0);
     cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s", PQerrorMessage(c->db));
     cr_assert_str_eq(PQcmdTuples(res), "1");
     PQclear(res);
 }
 
-static void sub_on_message(struct buyt_mqtt *m, const char *topic, const void *payload,
-                           size_t len, int qos, bool retained, void *ud)
+static void sub_on_message(struct buyt_mqtt *m, const char *topic, const void *payload, size_t len,
+                           int qos, bool retained, void *ud)
 {
     (void)m, (void)retained;
     struct ctx *c = ud;
@@ -79,7 +79,10 @@ static bool is_sub_ready(void *arg)
     struct ctx *c = arg;
     return c->sub_ready && buyt_mqtt_connected(c->pub);
 }
-static bool is_stored(void *arg) { return ((struct ctx *)arg)->stored; }
+static bool is_stored(void *arg)
+{
+    return ((struct ctx *)arg)->stored;
+}
 
 Test(first_pipeline, telemetry_through_real_broker_lands_in_fixes)
 {

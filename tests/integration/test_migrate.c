@@ -35,7 +35,8 @@ Test(migrate, applies_all_then_nothing_on_second_run)
     cr_assert_eq(r.skipped, 0);
 
     PGconn *c = buyt_test_pg_connect(db);
-    long long tables = buyt_test_sql_int(c, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'");
+    long long tables =
+        buyt_test_sql_int(c, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'");
     long long applied_at = buyt_test_sql_int(
         c, "SELECT extract(epoch FROM max(applied_at))::bigint * 1000000 + "
            "extract(microseconds FROM max(applied_at))::bigint FROM schema_migrations");
@@ -46,10 +47,12 @@ Test(migrate, applies_all_then_nothing_on_second_run)
     cr_assert_eq(buyt_test_sql_int(c, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"),
                  tables, "second run changed the schema");
     cr_assert_eq(buyt_test_sql_int(
-                     c, "SELECT extract(epoch FROM max(applied_at))::bigint * 1000000 + "
-                        "extract(microseconds FROM max(applied_at))::bigint FROM schema_migrations"),
+                     c,
+                     "SELECT extract(epoch FROM max(applied_at))::bigint * 1000000 + "
+                     "extract(microseconds FROM max(applied_at))::bigint FROM schema_migrations"),
                  applied_at);
-    cr_assert_eq(buyt_test_sql_int(c, "SELECT count(*) FROM schema_migrations"), count_migrations());
+    cr_assert_eq(buyt_test_sql_int(c, "SELECT count(*) FROM schema_migrations"),
+                 count_migrations());
     PQfinish(c);
 }
 
@@ -81,7 +84,8 @@ Test(migrate, failing_migration_rolls_back_and_stops)
     PGconn *c = buyt_test_pg_connect(db);
     cr_assert_eq(buyt_test_sql_int(c, "SELECT count(*) FROM pg_tables WHERE tablename = 'half'"), 0,
                  "the failed migration's first statement was not rolled back");
-    cr_assert_eq(buyt_test_sql_int(c, "SELECT count(*) FROM pg_tables WHERE tablename = 'never'"), 0);
+    cr_assert_eq(buyt_test_sql_int(c, "SELECT count(*) FROM pg_tables WHERE tablename = 'never'"),
+                 0);
     cr_assert_eq(buyt_test_sql_int(c, "SELECT count(*) FROM schema_migrations"), 1);
     PQfinish(c);
 }
@@ -112,7 +116,9 @@ Test(migrate, fixes_partitions_are_created_ahead_and_on_demand)
     buyt_test_fresh_db(db, sizeof db);
     PGconn *c = buyt_test_pg_connect(db);
     /* The migration made yesterday .. today+7 (UTC). */
-    cr_assert_geq(buyt_test_sql_int(c, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'fixes'::regclass"), 9);
+    cr_assert_geq(buyt_test_sql_int(
+                      c, "SELECT count(*) FROM pg_inherits WHERE inhparent = 'fixes'::regclass"),
+                  9);
     cr_assert_eq(buyt_test_sql_int(c, "SELECT buyt_fix_partitions_ahead('2031-01-30', 3)"), 3);
     cr_assert_eq(buyt_test_sql_int(c, "SELECT buyt_fix_partitions_ahead('2031-01-30', 3)"), 0);
     buyt_test_sql_exec(c, "INSERT INTO fixes VALUES ('2031-01-31 23:59:59.999+00', 1, 1, 1, 0, 0)");

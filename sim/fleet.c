@@ -78,7 +78,7 @@ struct veh {
 };
 
 struct buyt_fleet {
-    const struct buyt_network *net;
+    const struct buyt_simnet *net;
     struct buyt_fleet_config cfg;
     char prefix[24];
     struct buyt_fleet_sink sink;
@@ -579,7 +579,7 @@ static void step(struct buyt_fleet *f, struct veh *v, int64_t t)
 
 static void place(struct buyt_fleet *f, struct veh *v, int64_t t)
 {
-    const struct buyt_network *net = f->net;
+    const struct buyt_simnet *net = f->net;
     const struct buyt_net_instance *in = &net->instances[v->inst];
     v->base_ms = net->days[in->day].base_ms;
     v->date = net->days[in->day].date;
@@ -657,7 +657,7 @@ static int cmp_cand_start(const void *pa, const void *pb)
 /* Chooses instances: active ones round-robin over routes, then upcoming ones by start. */
 static int assign(struct buyt_fleet *f, int *out)
 {
-    const struct buyt_network *net = f->net;
+    const struct buyt_simnet *net = f->net;
     int64_t t = f->cfg.start_ms;
     struct cand *c = malloc((size_t)(net->n_instances ? net->n_instances : 1) * sizeof *c);
     if (!c)
@@ -721,7 +721,7 @@ void buyt_fleet_config_init(struct buyt_fleet_config *cfg)
     cfg->deadzones = 6;
 }
 
-int buyt_fleet_new(const struct buyt_network *net, const struct buyt_fleet_config *cfg,
+int buyt_fleet_new(const struct buyt_simnet *net, const struct buyt_fleet_config *cfg,
                    const struct buyt_fleet_sink *sink, struct buyt_fleet **out)
 {
     *out = NULL;

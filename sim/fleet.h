@@ -11,7 +11,7 @@
 #ifndef BUYT_SIM_FLEET_H
 #define BUYT_SIM_FLEET_H
 
-#include "network.h"
+#include "simnet.h"
 #include "truth.h"
 
 #include <stdbool.h>
@@ -85,7 +85,7 @@ void buyt_fleet_config_init(struct buyt_fleet_config *cfg);
  *  round-robin over routes (active ones first), places each where its schedule says, and
  *  prepares the dead zones. `net` and `sink` are borrowed and must outlive the fleet.
  *  Returns 0, BUYT_EINVAL (bad config) or BUYT_ENOMEM. */
-int buyt_fleet_new(const struct buyt_network *net, const struct buyt_fleet_config *cfg,
+int buyt_fleet_new(const struct buyt_simnet *net, const struct buyt_fleet_config *cfg,
                    const struct buyt_fleet_sink *sink, struct buyt_fleet **out);
 
 /** Advances every vehicle to simulated time `to_ms` (step by step, calling the sink). */

@@ -6,7 +6,7 @@
 #ifndef BUYT_SIM_MOTION_H
 #define BUYT_SIM_MOTION_H
 
-#include "network.h"
+#include "simnet.h"
 
 #define BUYT_MOTION_ACCEL_MS2 1.0  /* loaded city bus, gentle start */
 #define BUYT_MOTION_DECEL_MS2 1.2  /* planned, comfortable braking */

@@ -67,7 +67,7 @@ static uint64_t pattern_hash(int shape, const struct buyt_net_st_row *st, int n)
     return (h ^ (uint64_t)n) * 1099511628211ULL;
 }
 
-static int build_pattern(struct buyt_network *net, int shape, const struct buyt_net_st_row *st, int n,
+static int build_pattern(struct buyt_simnet *net, int shape, const struct buyt_net_st_row *st, int n,
                          const int *arr, const int *dep)
 {
     struct buyt_net_pattern *p = &net->patterns[net->n_patterns];
@@ -130,7 +130,7 @@ static int build_pattern(struct buyt_network *net, int shape, const struct buyt_
     return 0;
 }
 
-static const struct buyt_network *g_sort_net; /* qsort has no context argument in C17 */
+static const struct buyt_simnet *g_sort_net; /* qsort has no context argument in C17 */
 
 static int cmp_trip_block(const void *pa, const void *pb)
 {
@@ -147,7 +147,7 @@ static int cmp_trip_block(const void *pa, const void *pb)
     return a->start_s - b->start_s;
 }
 
-static int build_instances(struct buyt_network *net, const bool *active)
+static int build_instances(struct buyt_simnet *net, const bool *active)
 {
     int *idx = malloc((size_t)(net->n_trips ? net->n_trips : 1) * sizeof *idx);
     net->inst_trips = malloc((size_t)(net->n_trips ? net->n_trips : 1) * 3 * sizeof(int));
@@ -185,7 +185,7 @@ static int build_instances(struct buyt_network *net, const bool *active)
     return 0;
 }
 
-int buyt_network_build(struct buyt_network *net, const struct buyt_net_st_row *st, long n_st,
+int buyt_network_build(struct buyt_simnet *net, const struct buyt_net_st_row *st, long n_st,
                        const bool *active)
 {
     int rc;

@@ -4,7 +4,7 @@
 #ifndef BUYT_SIM_NETWORK_BUILD_H
 #define BUYT_SIM_NETWORK_BUILD_H
 
-#include "network.h"
+#include "simnet.h"
 
 #include <stdbool.h>
 
@@ -19,7 +19,7 @@ struct buyt_net_st_row {
  *  with shape set) and days are filled: builds patterns, times and instances from `st`
  *  (n_st rows) and `active` (trip * 3 + day: runs on that day). Trips that cannot be driven
  *  (no shape, < 2 stops, no times at the ends) keep pattern -1. Returns 0 or BUYT_ENOMEM. */
-int buyt_network_build(struct buyt_network *net, const struct buyt_net_st_row *st, long n_st,
+int buyt_network_build(struct buyt_simnet *net, const struct buyt_net_st_row *st, long n_st,
                        const bool *active);
 
 /** Index of the element whose first member (a NUL-terminated id) equals `id`, in an array

@@ -16,10 +16,10 @@ static int cmp_trip_id(const void *a, const void *b)
     return strcmp(((const struct buyt_net_trip *)a)->id, ((const struct buyt_net_trip *)b)->id);
 }
 
-int buyt_network_from_city(const struct buyt_city *c, int64_t start_ms, struct buyt_network **out)
+int buyt_network_from_city(const struct buyt_city *c, int64_t start_ms, struct buyt_simnet **out)
 {
     *out = NULL;
-    struct buyt_network *net = calloc(1, sizeof *net);
+    struct buyt_simnet *net = calloc(1, sizeof *net);
     if (!net)
         return BUYT_ENOMEM;
     snprintf(net->agency, sizeof net->agency, "hnsim");
@@ -125,7 +125,7 @@ out:
     free(st);
     free(order);
     if (rc) {
-        buyt_network_free(net);
+        buyt_simnet_free(net);
         return rc;
     }
     *out = net;

@@ -5,11 +5,11 @@
 #define BUYT_SIM_NETWORK_CITY_H
 
 #include "citygen.h"
-#include "network.h"
+#include "simnet.h"
 
 /** Builds the network of `city` (borrowed) for the service days around start_ms. Returns 0 or
- *  BUYT_ENOMEM; *out is freed with buyt_network_free. */
+ *  BUYT_ENOMEM; *out is freed with buyt_simnet_free. */
 int buyt_network_from_city(const struct buyt_city *city, int64_t start_ms,
-                           struct buyt_network **out);
+                           struct buyt_simnet **out);
 
 #endif

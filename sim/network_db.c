@@ -3,7 +3,7 @@
  * Bulk data comes through COPY (SELECT ...) TO STDOUT (FORMAT csv), parsed with libcsv, so a
  * city-sized feed (1.7 M stop times) streams in without a giant PGresult. Synchronous libpq:
  * the simulator loads before its loop starts. */
-#include "network.h"
+#include "simnet.h"
 #include "network_build.h"
 
 #include "error.h"
@@ -120,7 +120,7 @@ static int copy_rows(PGconn *c, const char *sql, void (*row)(void *, char **, si
 
 
 struct load {
-    struct buyt_network *net;
+    struct buyt_simnet *net;
     int cap;
     bool *active; /* [trip * 3 + day] */
     struct buyt_net_st_row *st;
@@ -140,7 +140,7 @@ static void stop_row(void *ud, char **f, size_t *len, int n)
 {
     (void)len;
     struct load *l = ud;
-    struct buyt_network *net = l->net;
+    struct buyt_simnet *net = l->net;
     if (n < 4 || !f[0] || !f[2] || !f[3])
         return;
     if (net->n_stops == l->cap) {
@@ -163,7 +163,7 @@ static void trip_row(void *ud, char **f, size_t *len, int n)
 {
     (void)len;
     struct load *l = ud;
-    struct buyt_network *net = l->net;
+    struct buyt_simnet *net = l->net;
     if (n < 8 || !f[0])
         return;
     if (net->n_trips == l->cap) {
@@ -197,7 +197,7 @@ static void st_row_cb(void *ud, char **f, size_t *len, int n)
 {
     (void)len;
     struct load *l = ud;
-    struct buyt_network *net = l->net;
+    struct buyt_simnet *net = l->net;
     if (n < 6 || !f[0] || !f[1] || !f[5])
         return;
     int trip = buyt_net_find_id(net->trips, (size_t)net->n_trips, sizeof *net->trips, f[0]);
@@ -226,7 +226,7 @@ static void shape_row(void *ud, char **f, size_t *len, int n)
 {
     (void)len;
     struct load *l = ud;
-    struct buyt_network *net = l->net;
+    struct buyt_simnet *net = l->net;
     if (n < 3 || !f[0] || !f[1] || !f[2])
         return;
     if (net->n_shapes == 0 || strcmp(net->shapes[net->n_shapes - 1].id, f[0]) != 0) {
@@ -274,7 +274,7 @@ static void shape_row(void *ud, char **f, size_t *len, int n)
 
 /* ------------------------------------------------------------------ public */
 
-int buyt_network_load(const char *conninfo, int64_t start_ms, struct buyt_network **out,
+int buyt_simnet_load(const char *conninfo, int64_t start_ms, struct buyt_simnet **out,
                       char *err, size_t errlen)
 {
     *out = NULL;
@@ -284,7 +284,7 @@ int buyt_network_load(const char *conninfo, int64_t start_ms, struct buyt_networ
         PQfinish(c);
         return BUYT_EDB;
     }
-    struct buyt_network *net = calloc(1, sizeof *net);
+    struct buyt_simnet *net = calloc(1, sizeof *net);
     struct load l = {.net = net};
     int rc = BUYT_ENOMEM;
     if (!net)
@@ -413,7 +413,7 @@ oom:
 fail:
     free(l.st);
     free(l.active);
-    buyt_network_free(net);
+    buyt_simnet_free(net);
     PQfinish(c);
     return rc;
 }

@@ -11,7 +11,7 @@
 #include "fleet.h"
 #include "log.h"
 #include "mqtt.h"
-#include "network.h"
+#include "simnet.h"
 #include "truth.h"
 
 #include <errno.h>
@@ -341,7 +341,7 @@ struct sim {
     uv_loop_t loop;
     uv_timer_t tick;
     uv_signal_t sigint, sigterm;
-    struct buyt_network *net;
+    struct buyt_simnet *net;
     struct buyt_fleet *fleet;
     struct buyt_direct *direct;
     struct buyt_agents *agents;
@@ -595,7 +595,7 @@ static int simulate(struct opts *o)
         return die("%s", "--dry-run needs --duration");
     char err[512];
     uint64_t t0 = buyt_mono_ns();
-    if (buyt_network_load(o->db, s.start_ms, &s.net, err, sizeof err)) {
+    if (buyt_simnet_load(o->db, s.start_ms, &s.net, err, sizeof err)) {
         fprintf(stderr, "buyt-sim: %s\n", err);
         return 1;
     }
@@ -619,7 +619,7 @@ static int simulate(struct opts *o)
     struct buyt_fleet_sink sink = {.ud = &s, .epoch = on_epoch, .card = on_card,
                                    .power = on_power, .truth = on_truth};
     if (buyt_fleet_new(s.net, &fc, &sink, &s.fleet)) {
-        buyt_network_free(s.net);
+        buyt_simnet_free(s.net);
         return die("%s", "cannot build the fleet (bad vehicle prefix or no drivable trips)");
     }
     int rc = 1;
@@ -703,7 +703,7 @@ out:
     free(ids);
     free(seq);
     buyt_fleet_free(s.fleet);
-    buyt_network_free(s.net);
+    buyt_simnet_free(s.net);
     return rc;
 }
 

@@ -5,7 +5,7 @@
 #include "contract.h"
 #include "geo.h"
 #include "mqtt.h"
-#include "network.h"
+#include "simnet.h"
 #include "network_build.h"
 #include "testkit.h"
 #include "topics.h"
@@ -147,7 +147,7 @@ struct excl {
 
 struct truth_ctx {
     struct ctx *c;
-    const struct buyt_network *net;
+    const struct buyt_simnet *net;
     struct excl ex[4096];
     int n_ex;
     long arrivals, near, deadzones, stop_rows;
@@ -269,9 +269,9 @@ Test(sim_direct, five_buses_at_60x_match_network_and_truth)
     PQfinish(db);
 
     /* Positions on the routes' shapes, within GPS noise (outside detours and bad GNSS). */
-    struct buyt_network *net;
+    struct buyt_simnet *net;
     char err[512];
-    cr_assert_eq(buyt_network_load(conninfo, start, &net, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(buyt_simnet_load(conninfo, start, &net, err, sizeof err), 0, "%s", err);
     static struct truth_ctx k;
     memset(&k, 0, sizeof k);
     k.c = &c;
@@ -307,7 +307,7 @@ Test(sim_direct, five_buses_at_60x_match_network_and_truth)
     if (k.deadzones > 0)
         cr_assert_gt(c.multi, 0, "dead zones crossed but no replay batch published");
 
-    buyt_network_free(net);
+    buyt_simnet_free(net);
     buyt_mqtt_close(c.sub, NULL, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);

@@ -73,7 +73,7 @@ static void on_truth(void *ud, const struct buyt_truth_row *r)
 }
 
 static struct buyt_city *city;
-static struct buyt_network *net;
+static struct buyt_simnet *net;
 
 static void setup(void)
 {
@@ -85,7 +85,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-    buyt_network_free(net);
+    buyt_simnet_free(net);
     buyt_city_free(city);
 }
 

@@ -1,5 +1,5 @@
 /* Network geometry helpers and teardown; loading is in network_db.c. */
-#include "network.h"
+#include "simnet.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -45,7 +45,7 @@ double buyt_net_shape_distance(const struct buyt_net_shape *sh, double x, double
     return best;
 }
 
-void buyt_network_free(struct buyt_network *n)
+void buyt_simnet_free(struct buyt_simnet *n)
 {
     if (!n)
         return;

@@ -2,8 +2,8 @@
  * stop patterns projected onto them with per-segment speed limits) and when (trips, block
  * instances on concrete service days). Loaded from the gtfs_* tables by network_db.c; built
  * by the loader only, read-only afterwards. */
-#ifndef BUYT_SIM_NETWORK_H
-#define BUYT_SIM_NETWORK_H
+#ifndef BUYT_SIMNET_H
+#define BUYT_SIMNET_H
 
 #include "geo.h"
 
@@ -60,7 +60,7 @@ struct buyt_net_instance {
     int64_t start_ms, end_ms;
 };
 
-struct buyt_network {
+struct buyt_simnet {
     char agency[BUYT_NET_ID_MAX];
     char timezone[64];
     struct buyt_geo_frame frame;
@@ -79,13 +79,13 @@ struct buyt_network {
 /** Loads the network around `start_ms` (Unix ms): the service days before, of and after the
  *  local date of start_ms, their trips (calendar and calendar_dates), stop times, shapes and
  *  stops, and every block instance of those days. Blocking libpq: call before the loop runs.
- *  Returns 0 with *out owning the network (buyt_network_free), or BUYT_EDB / BUYT_EINVAL
+ *  Returns 0 with *out owning the network (buyt_simnet_free), or BUYT_EDB / BUYT_EINVAL
  *  (no feed imported, no service) with one line in err. */
-int buyt_network_load(const char *conninfo, int64_t start_ms, struct buyt_network **out,
+int buyt_simnet_load(const char *conninfo, int64_t start_ms, struct buyt_simnet **out,
                       char *err, size_t errlen);
 
 /** Frees a network; NULL is a no-op. */
-void buyt_network_free(struct buyt_network *n);
+void buyt_simnet_free(struct buyt_simnet *n);
 
 /** Position (local metres) and unit heading at distance s along shape `sh`, with a hint of the
  *  segment to start searching from (*seg, updated; may be NULL). s is clamped to the shape. */

@@ -741,19 +741,26 @@ int buyt_fleet_new(const struct buyt_simnet *net, const struct buyt_fleet_config
     f->n = cfg->vehicles;
     f->now_ms = cfg->start_ms - cfg->start_ms % BUYT_FLEET_STEP_MS;
     f->v = calloc((size_t)f->n, sizeof *f->v);
-    int *inst = malloc((size_t)f->n * sizeof *inst);
-    if (!f->v || !inst || assign(f, inst)) {
-        free(inst);
+    /* Assignments are made for skip + n vehicles; this process takes the last n, so two
+     * processes (e.g. the demo's real agents and its direct fleet) never run the same block. */
+    int skip = cfg->skip_blocks > 0 ? cfg->skip_blocks : 0;
+    int *all = malloc((size_t)(f->n + skip) * sizeof *all);
+    f->n += skip;
+    int arc = f->v && all ? assign(f, all) : BUYT_ENOMEM;
+    f->n -= skip;
+    if (arc) {
+        free(all);
         buyt_fleet_free(f);
         return BUYT_ENOMEM;
     }
+    int *inst = all + skip;
     /* dead zones around stops that buses pass */
     struct buyt_rng zr;
     buyt_rng_init(&zr, cfg->seed, T_ZONES, 0);
     f->n_zones = cfg->faults ? cfg->deadzones : 0;
     f->zones = calloc((size_t)(f->n_zones ? f->n_zones : 1), sizeof *f->zones);
     if (!f->zones) {
-        free(inst);
+        free(all);
         buyt_fleet_free(f);
         return BUYT_ENOMEM;
     }
@@ -811,7 +818,7 @@ int buyt_fleet_new(const struct buyt_simnet *net, const struct buyt_fleet_config
             v->ph = PH_OFF;
         }
     }
-    free(inst);
+    free(all);
     *out = f;
     return 0;
 }

@@ -69,6 +69,7 @@ struct buyt_fleet_config {
     int vehicles;
     const char *vehicle_prefix; /* ids are prefix + (first_number + i) */
     int first_number;
+    int skip_blocks;            /* leave the first N assignments to another buyt-sim process */
     int64_t start_ms;           /* simulated start */
     int64_t horizon_ms;         /* blocks starting after this are not assigned */
     bool faults;                /* detours, GNSS trouble, dead zones (default true) */

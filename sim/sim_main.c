@@ -59,6 +59,8 @@ static const char usage[] =
     "  --seed N              behaviour seed (default 1)\n"
     "  --vehicle-prefix P    vehicle ids are P + number (default 29B-)\n"
     "  --first-number N      first vehicle number (default 10001)\n"
+            "  --skip-blocks N       leave the first N block assignments to another buyt-sim\n"
+            "                        (two processes, e.g. agents + direct, share one city)\n"
     "  --no-faults           no detours, GNSS outages or degraded fixes, no dead zones\n"
     "  --detour-prob P       detour probability per trip (default 0.04)\n"
     "  --deadzones N         connectivity dead zones in the city (default 6)\n"
@@ -77,7 +79,7 @@ struct opts {
         *accounts, *onboard, *make_accounts;
     struct buyt_citygen_params city;
     uint64_t seed;
-    int vehicles, first_number, deadzones, connections;
+    int vehicles, first_number, deadzones, connections, skip_blocks;
     double speedup, duration_s, detour_prob, stats_s;
     bool direct, dry_run, no_faults;
 };
@@ -182,7 +184,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
         static const char *const valued[] = {
             "--generate-city", "--seed", "--routes", "--stops", "--buses", "--db", "--mqtt",
             "--vehicles", "--speedup", "--duration", "--truth", "--agency", "--start",
-            "--vehicle-prefix", "--first-number", "--detour-prob", "--deadzones", "--connections",
+            "--vehicle-prefix", "--first-number", "--skip-blocks", "--detour-prob", "--deadzones", "--connections",
             "--fleet-key", "--stats-interval", "--workdir", "--accounts-file", "--onboard",
             "--make-accounts", NULL};
         bool known = false;
@@ -229,6 +231,8 @@ static int parse_args(int argc, char **argv, struct opts *o)
             o->prefix = v;
         else if (!strcmp(a, "--first-number"))
             bad = parse_int(v, 0, 1000000000, &o->first_number);
+        else if (!strcmp(a, "--skip-blocks"))
+            bad = parse_int(v, 0, 1000000, &o->skip_blocks);
         else if (!strcmp(a, "--detour-prob"))
             bad = parse_num(v, 0, 1, &o->detour_prob);
         else if (!strcmp(a, "--deadzones"))
@@ -610,6 +614,7 @@ static int simulate(struct opts *o)
     fc.vehicles = o->vehicles;
     fc.vehicle_prefix = o->prefix;
     fc.first_number = o->first_number;
+    fc.skip_blocks = o->skip_blocks;
     fc.start_ms = s.start_ms;
     fc.horizon_ms = o->duration_s ? s.start_ms + (int64_t)(o->duration_s * o->speedup * 1000)
                                   : s.start_ms + 24 * 3600000LL;

@@ -89,7 +89,16 @@ static void teardown(void)
     buyt_city_free(city);
 }
 
+static void run_skip(struct cap *c, int vehicles, uint64_t seed, bool faults, int skip,
+                     int first_number);
+
 static void run(struct cap *c, int vehicles, uint64_t seed, bool faults)
+{
+    run_skip(c, vehicles, seed, faults, 0, 10001);
+}
+
+static void run_skip(struct cap *c, int vehicles, uint64_t seed, bool faults, int skip,
+                     int first_number)
 {
     memset(c, 0, sizeof *c);
     c->nv = vehicles;
@@ -104,6 +113,8 @@ static void run(struct cap *c, int vehicles, uint64_t seed, bool faults)
     fc.start_ms = START_MS;
     fc.horizon_ms = START_MS + RUN_MS;
     fc.faults = faults;
+    fc.skip_blocks = skip;
+    fc.first_number = first_number;
     struct buyt_fleet_sink sink = {c, on_epoch, on_card, on_power, on_truth};
     struct buyt_fleet *f;
     cr_assert_eq(buyt_fleet_new(net, &fc, &sink, &f), 0);
@@ -235,4 +246,38 @@ Test(sim_fleet, faults_show_in_the_truth, .init = setup, .fini = teardown)
     cr_assert(strstr(c.truth_buf, "\ngnss_outage,"), "no GNSS outage");
     cr_assert_gt(c.invalid, 0);
     done(&c);
+}
+
+/* The block_id of the first truth row of `vehicle` ("" if none). Rows:
+ * kind,"vehicle_id","service_date","trip_id","route_id","block_id",... */
+static void first_block(const struct cap *c, const char *vehicle, char *out, size_t len)
+{
+    char key[64];
+    snprintf(key, sizeof key, ",\"%s\",", vehicle);
+    out[0] = '\0';
+    const char *p = strstr(c->truth_buf, key);
+    for (int i = 0; i < 4 && p; i++) /* to the comma before block_id */
+        p = strchr(p + 1, ',');
+    if (!p)
+        return;
+    p += 1 + (p[1] == '"');
+    size_t n = strcspn(p, "\",");
+    snprintf(out, len, "%.*s", (int)n, p);
+}
+
+Test(sim_fleet, skip_blocks_gives_a_second_process_the_next_blocks, .init = setup,
+     .fini = teardown)
+{
+    struct cap all, second;
+    run(&all, 3, 7, false);
+    run_skip(&second, 1, 7, false, 2, 10003);
+    char a[64], b[64], other[64];
+    first_block(&all, "29B-10003", a, sizeof a);
+    first_block(&second, "29B-10003", b, sizeof b);
+    first_block(&all, "29B-10001", other, sizeof other);
+    cr_assert_neq(a[0], '\0', "no truth for the third bus");
+    cr_assert_str_eq(b, a, "the skipping process must run the third assignment");
+    cr_assert_str_neq(b, other, "and not the first one");
+    done(&all);
+    done(&second);
 }

@@ -171,13 +171,14 @@ int buyt_engine_init(struct buyt_engine *e, uv_loop_t *loop, const struct buyt_e
 int buyt_engine_reload(struct buyt_engine *e)
 {
     char err[512];
+    e->vehicles_loaded_at = uv_now(e->loop);
     uint32_t before = e->vehicles.n;
     /* Pointers into the registry move on add: nothing holds one across this call. */
     int rc = load_vehicles(e, err, sizeof err);
     if (rc)
         BUYT_ERROR("engine", "msg=\"reload failed\" err=\"%s\"", err);
-    else
-        BUYT_INFO("engine", "msg=reloaded vehicles=%u new=%u", e->vehicles.n,
+    else if (e->vehicles.n != before)
+        BUYT_INFO("engine", "msg=\"vehicles reloaded\" vehicles=%u new=%u", e->vehicles.n,
                   e->vehicles.n - before);
     return rc;
 }
@@ -275,6 +276,10 @@ static void on_committed(void *ud, const struct buyt_pgwriter_done *d)
 static void on_flush_timer(uv_timer_t *t)
 {
     struct buyt_engine *e = t->data;
+    if (e->unknown_seen && e->cfg.conninfo && uv_now(e->loop) - e->vehicles_loaded_at >= 10000) {
+        e->unknown_seen = false;
+        buyt_engine_reload(e);
+    }
     if (e->batch.opened_ms && uv_now(e->loop) - (uint64_t)e->batch.opened_ms >= e->cfg.batch_ms)
         buyt_engine_flush(e);
     else if (e->n_touched && buyt_batch_rows(&e->batch) == 0)
@@ -633,6 +638,7 @@ static void handle_telemetry(struct buyt_engine *e, const char *topic, const cha
     if (!v) {
         reject_message(e, topic, BUYT_REJECT_UNKNOWN_VEHICLE, vid, payload, len, now);
         buyt_telemetry_free(t);
+        e->unknown_seen = true; /* maybe registered since: the flush timer reloads */
         return;
     }
     if (!e->batch.opened_ms)

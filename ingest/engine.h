@@ -80,6 +80,8 @@ struct buyt_engine {
     struct buyt_stopev_config stopev_cfg;
     struct buyt_matcher_result mres; /* scratch: one result at a time (512 B of points) */
     bool net_loading;             /* a reload runs on the threadpool */
+    bool unknown_seen;            /* an unregistered vehicle sent data since the last reload */
+    uint64_t vehicles_loaded_at;  /* uv_now() of the last registry load */
     uv_timer_t net_timer;         /* daily refresh check */
     uint8_t *scratch;             /* packed bad records for `rejects` */
     size_t scratch_cap;
@@ -108,8 +110,8 @@ void buyt_engine_set_network(struct buyt_engine *e, struct buyt_network *net,
  *  when done. Called on SIGHUP and daily at 03:00 in the feed's time zone. */
 void buyt_engine_reload_network(struct buyt_engine *e);
 
-/** SIGHUP: adds vehicles registered since start (one blocking query on the loop, ~ms for a
- *  city's fleet). Returns 0 or BUYT_EDB (logged; the engine keeps running). */
+/** SIGHUP, and at most every 10 s while unknown vehicles send data: adds vehicles registered
+ *  since start (one blocking query on the loop, ~ms for a city's fleet). Returns 0 or BUYT_EDB (logged; the engine keeps running). */
 int buyt_engine_reload(struct buyt_engine *e);
 
 /** Seals the open batch now (spools it and hands it to the writer). */

@@ -2,20 +2,26 @@
 # README command 1: the whole system on one machine. Installs what is missing, builds, starts
 # a project-owned PostgreSQL cluster and mosquitto broker under var/demo/ (loopback only),
 # applies migrations, then starts whatever components exist, and stops everything on Ctrl-C.
-#   tools/demo.sh [--gtfs PATH] [--fresh]
+#   tools/demo.sh [--gtfs PATH] [--fresh] [--agents N] [--buses N]
 #     --gtfs PATH   import this GTFS feed instead of the generated city
 #     --fresh       wipe var/demo first
+#     --agents N    buses driven through real buyt-onboard agents via pseudo-terminals (5)
+#     --buses N     buses in all; the others publish Telemetry directly (300)
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
 
 gtfs=""
 fresh=0
+agents=5
+buses=300
 while [ $# -gt 0 ]; do
   case "$1" in
     --gtfs) gtfs=${2:?--gtfs needs a path}; shift ;;
     --fresh) fresh=1 ;;
-    -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --agents) agents=${2:?--agents needs a number}; shift ;;
+    --buses) buses=${2:?--buses needs a number}; shift ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -71,7 +77,41 @@ pids+=($!)
 for _ in $(seq 1 50); do grep -q "msg=started" "$run/ingest.log" 2>/dev/null && break; sleep 0.2; done
 grep -q "msg=started" "$run/ingest.log" || { tail -5 "$run/ingest.log"; exit 1; }
 
+# The fleet: a few buses through real onboard agents (NMEA + RFID bytes through pseudo-terminals,
+# journal, MQTT with a per-bus account), the rest published directly by the simulator.
+# Hanoi's buses sleep from about 23:00 to 05:00: at night the simulated day starts at
+# yesterday's 08:00 local time instead, so there is traffic to watch.
+start=now
+hour=$(TZ=Asia/Ho_Chi_Minh date +%H)
+if [ "$hour" -ge 23 ] || [ "$hour" -lt 5 ]; then
+  start=$(TZ=Asia/Ho_Chi_Minh date -d 'yesterday 08:00' --iso-8601=seconds)
+  echo "(night in Hanoi: the fleet replays yesterday from $start)"
+fi
+if "$bin/buyt-sim" --help 2>/dev/null | grep -q -- --skip-blocks; then
+  step "starting the fleet: $agents buses through buyt-onboard, $((buses - agents)) direct"
+  accounts=$run/sim-accounts
+  "$bin/buyt-sim" --make-accounts "$accounts" --vehicles "$agents" >/dev/null
+  # shellcheck disable=SC2046
+  tools/mqtt-accounts.sh "$run/mqtt/passwd" $(cat "$accounts") >/dev/null
+  [ "$(id -u)" -eq 0 ] && chown mosquitto: "$run/mqtt/passwd"
+  kill -HUP "$(cat "$run/mqtt.pid")"
+  "$bin/buyt-sim" --db "$BUYT_PG" --mqtt "mqtt://127.0.0.1:$BUYT_MQTT_PORT" \
+    --vehicles "$agents" --accounts-file "$accounts" --workdir "$run/agents" --start "$start" \
+    --stats-interval 30 2>>"$run/sim-agents.log" &
+  pids+=($!)
+  if [ "$buses" -gt "$agents" ]; then
+    "$bin/buyt-sim" --db "$BUYT_PG" --mqtt "$BUYT_MQTT_TOOL_URL" --direct \
+      --vehicles $((buses - agents)) --skip-blocks "$agents" \
+      --first-number $((10001 + agents)) --start "$start" --stats-interval 30 \
+      2>>"$run/sim-direct.log" &
+    pids+=($!)
+  fi
+fi
+
 printf '\nbuyt demo is running.\n'
+printf '  dashboard   http://127.0.0.1:8080/\n'
+printf '  API         curl -s http://127.0.0.1:8080/api/v1/vehicles | head -c 600\n'
+printf '  metrics     curl -s http://127.0.0.1:8080/metrics | grep ^buyt_ | head\n'
 printf '  engine log  tail -f %s\n' "$run/ingest.log"
 printf '  PostgreSQL  psql "%s"\n' "$BUYT_PG"
 printf "  broker      mosquitto_sub -L '%s/buyt/v1/#' -v\n" "$BUYT_MQTT_TOOL_URL"

@@ -499,3 +499,31 @@ Test(ingest_store, sighup_loads_a_newly_imported_network_without_stopping)
     snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", spool, log);
     cr_assert_eq(system(cmd), 0);
 }
+
+static bool bus2_taken(void *arg)
+{
+    struct rig *r = arg;
+    return r->e.stats.accepted >= 1;
+}
+
+Test(ingest_store, vehicle_registered_while_running_is_taken_without_a_restart)
+{
+    struct rig r;
+    rig_start(&r, 1, "it-newbus");
+    uint8_t buf[512];
+    int64_t t0 = buyt_wall_ms() - 60000;
+    publish(&r.p, "bus2", buf, make_fixes(buf, sizeof buf, "bus2", 1, 1, t0));
+    cr_assert(buyt_test_run_until(&r.loop, bus2_taken, &r, 1000) == false);
+    cr_assert_eq(r.e.stats.rejected_messages[BUYT_REJECT_UNKNOWN_VEHICLE], 1);
+    PGconn *c = buyt_test_pg_connect(r.db);
+    buyt_test_sql_exec(c, "INSERT INTO vehicles (agency, vehicle_id) VALUES ('hn', 'bus2')");
+    PQfinish(c);
+    /* The engine reloads its registry within 10 s of seeing an unknown vehicle. */
+    bool taken = false;
+    for (int i = 0; i < 15 && !taken; i++) {
+        publish(&r.p, "bus2", buf, make_fixes(buf, sizeof buf, "bus2", 2 + (uint64_t)i, 1, t0));
+        taken = buyt_test_run_until(&r.loop, bus2_taken, &r, 1000);
+    }
+    cr_assert(taken, "bus2 never accepted after registration");
+    rig_stop(&r);
+}

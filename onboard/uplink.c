@@ -22,6 +22,7 @@ struct buyt_uplink {
     size_t msg_cap;
     int inflight[BUYT_UPLINK_MAX_INFLIGHT]; /* mids awaiting PUBACK */
     unsigned n_inflight;
+    uint64_t live_floor; /* records up to this seq are backlog (drain), not live */
     uv_timer_t sync_timer, drain_timer;
     bool closing;
     int pending;
@@ -130,8 +131,19 @@ static void publish_live(struct buyt_uplink *u)
         read_failed(u, rc);
         return;
     }
-    if (u->batch.n == 0)
+    /* After a (re)connect every unacknowledged record is "unsent": read_live would return the
+     * newest backlog records. Those belong to the drain (oldest first); live is what came
+     * after the connect. The batch is one run of seqs, so drop its head. */
+    struct buyt_journal_batch *b = &u->batch;
+    size_t skip = 0;
+    while (skip < b->n && b->recs[skip].seq <= u->live_floor)
+        skip++;
+    if (skip == b->n)
         return;
+    if (skip) {
+        memmove(b->recs, b->recs + skip, (b->n - skip) * sizeof *b->recs);
+        b->n -= skip;
+    }
     if (u->n_inflight >= BUYT_UPLINK_MAX_INFLIGHT) {
         u->stats.deferred++; /* the drain sends it when the broker catches up */
         return;
@@ -203,6 +215,9 @@ void buyt_uplink_connected(struct buyt_uplink *u)
     if (u->closing)
         return;
     buyt_journal_rewind(u->j);
+    struct buyt_journal_stats st;
+    buyt_journal_stats(u->j, &st);
+    u->live_floor = st.last_seq;
     u->n_inflight = 0; /* the library re-sends those itself; their PUBACKs are ignored */
     if (!uv_is_active((uv_handle_t *)&u->drain_timer))
         uv_timer_start(&u->drain_timer, on_drain, DRAIN_PERIOD_MS, DRAIN_PERIOD_MS);

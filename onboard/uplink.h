@@ -1,8 +1,8 @@
 /* Store-and-forward uplink: journal -> Telemetry messages -> MQTT, following the agent loop
  * documented in journal.h.
  *
- *   - live:   after each append (and each journal sync) the newest unsent durable records go
- *             out at once, as one Telemetry;
+ *   - live:   after each append (and each journal sync) the newest unsent durable records
+ *             made since the last connect go out at once, as one Telemetry;
  *   - drain:  the backlog (never sent, or unacknowledged for resend_after_ms) goes oldest first,
  *             in batches of at most batch_max_records / batch_max_bytes, with at most
  *             BUYT_UPLINK_DRAIN_WINDOW batch messages awaiting their PUBACK, so live records

@@ -23,6 +23,8 @@ struct buyt_uplink {
     int inflight[BUYT_UPLINK_MAX_INFLIGHT]; /* mids awaiting PUBACK */
     unsigned n_inflight;
     uint64_t live_floor; /* records up to this seq are backlog (drain), not live */
+    bool synced_once;
+    int64_t last_sync_ms; /* uv_now() of the last sync by the timer */
     uv_timer_t sync_timer, drain_timer;
     bool closing;
     int pending;
@@ -166,15 +168,21 @@ static void drain(struct buyt_uplink *u)
 
 static void on_sync(uv_timer_t *t);
 
-/* Arms the sync timer for the oldest unsynced append (INTERVAL policy). */
+/* Arms the sync timer (INTERVAL policy): syncs at once unless the timer synced less than half
+ * an interval ago, then at that point. So a lone record (1 Hz reports with a 1 s interval) is
+ * synced and published at once whatever the phase of the reports, a burst costs at most two
+ * fsyncs per interval, and the loss window stays within one interval (the journal also syncs
+ * in append past it). */
 static void arm_sync(struct buyt_uplink *u)
 {
     if (u->closing || !u->cfg.fsync_interval_ms || uv_is_active((uv_handle_t *)&u->sync_timer))
         return;
-    int64_t since = buyt_journal_dirty_since_ms(u->j);
-    if (!since)
+    if (!buyt_journal_dirty_since_ms(u->j))
         return;
-    int64_t delay = since + (int64_t)u->cfg.fsync_interval_ms - (int64_t)uv_now(u->loop);
+    int64_t now = (int64_t)uv_now(u->loop);
+    int64_t delay = 0;
+    if (u->synced_once)
+        delay = u->last_sync_ms + (int64_t)u->cfg.fsync_interval_ms / 2 - now;
     if (delay < 0)
         delay = 0;
     if (delay > (int64_t)u->cfg.fsync_interval_ms)
@@ -186,14 +194,13 @@ static void on_sync(uv_timer_t *t)
 {
     struct buyt_uplink *u = t->data;
     int rc = buyt_journal_sync(u->j);
+    u->synced_once = true;
+    u->last_sync_ms = (int64_t)uv_now(u->loop);
     if (rc)
         BUYT_ERROR("uplink", "msg=\"journal sync failed\" err=\"%s\"", buyt_strerror(rc));
     publish_live(u);
     drain(u);
-    if (buyt_journal_dirty_since_ms(u->j)) {
-        /* Failed, or appended meanwhile by a callback: try again one interval later. */
-        uv_timer_start(&u->sync_timer, on_sync, u->cfg.fsync_interval_ms, 0);
-    }
+    arm_sync(u); /* failed, or appended meanwhile by a callback: one interval later */
 }
 
 static void on_drain(uv_timer_t *t)

@@ -86,7 +86,7 @@ struct buyt_agent {
     struct reload *reload; /* running reload, or NULL */
 
     uv_timer_t health_timer;
-    uint64_t records, refused, append_failed, last_append_log_ms;
+    uint64_t records, refused, append_failed, last_append_log_ms, last_refused_log_ms;
     uint8_t rec_buf[2048];
 
     /* shutdown */
@@ -109,8 +109,14 @@ static int emit(struct buyt_agent *a, Buyt__V1__Record *r)
     enum buyt_reject why = buyt_frame_record(r, a->rec_buf, sizeof a->rec_buf, &len);
     if (why != BUYT_REJECT_NONE) {
         a->refused++;
-        BUYT_ERROR(MOD, "msg=\"record refused by the contract\" body=%d reason=%s",
-                   (int)r->body_case, buyt_reject_name(why));
+        uint64_t now = uv_now(a->loop);
+        if (!a->last_refused_log_ms || now - a->last_refused_log_ms >= APPEND_ERROR_LOG_PERIOD_MS) {
+            a->last_refused_log_ms = now;
+            BUYT_ERROR(MOD,
+                       "msg=\"record refused by the contract, not journaled\" body=%d reason=%s "
+                       "refused=%" PRIu64,
+                       (int)r->body_case, buyt_reject_name(why), a->refused);
+        }
         return BUYT_EINVAL;
     }
     uint64_t seq;

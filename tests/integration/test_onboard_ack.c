@@ -110,10 +110,14 @@ Test(onboard_ack, every_command_gets_a_reply_and_none_crashes_the_agent, .init =
     kit_pty_open(&gps);
     kit_pty_open(&drv);
     char extra[512];
+    char drivers[256];
+    snprintf(drivers, sizeof drivers, "%s/drivers.txt", kit_dir);
+    FILE *f = fopen(drivers, "w"); /* empty at start: every card unknown */
+    fclose(f);
     snprintf(extra, sizeof extra,
              "fleet_key = " KIT_FLEET_KEY "\nrfid1_device = %s\nrfid1_role = driver\n"
-             "rfid1_framing = em18\n",
-             drv.path);
+             "rfid1_framing = em18\ndrivers_file = %s\n",
+             drv.path, drivers);
     struct kit_sub s;
     kit_sub_start(&s, "T7-CMD");
     kit_sub_wait_ready(&s);
@@ -193,7 +197,33 @@ Test(onboard_ack, every_command_gets_a_reply_and_none_crashes_the_agent, .init =
     cr_assert_str_eq(de->run_id, "R7");
     cr_assert_eq(h->health->serial_errors, 0);
 
+    /* SIGHUP reloads the driver list: the same card now signs its driver in. */
+    f = fopen(drivers, "w");
+    fputs("3808980205 D009 Reloaded Driver\n", f);
+    fclose(f);
+    kill(a.pid, SIGHUP);
+    kit_sleep(&s, 1600); /* the reload, and the reader's debounce window */
+    kit_pty_write(&drv, "62E3086CED08", 12);
+    struct kit_wait_seqs w = {&s, n + 1};
+    cr_assert(buyt_test_run_until(&s.loop, kit_have_all, &w, 10000), "no event after SIGHUP");
+    de = s.recs[n + 1].r->driver_event;
+    cr_assert_not_null(de);
+    cr_assert_eq(de->kind, BUYT__V1__DRIVER_EVENT_KIND__DRIVER_EVENT_SIGN_IN);
+    cr_assert_str_eq(de->driver_id, "D009");
+
     cr_assert_eq(kill(a.pid, 0), 0, "the agent is alive");
+    cr_assert_eq(kit_agent_stop(&a), 0);
+
+    /* The stop signed D009 out in the journal; the next start publishes it first. */
+    kit_agent_start(&a);
+    w.n = n + 3;
+    cr_assert(buyt_test_run_until(&s.loop, kit_have_all, &w, 15000), "nothing after restart");
+    de = s.recs[n + 2].r->driver_event;
+    cr_assert_not_null(de, "seq %llu is the sign-out", (unsigned long long)(n + 2));
+    cr_assert_eq(de->kind, BUYT__V1__DRIVER_EVENT_KIND__DRIVER_EVENT_SIGN_OUT);
+    cr_assert_str_eq(de->driver_id, "D009");
+    cr_assert_eq(s.recs[n + 3].r->body_case, BUYT__V1__RECORD__BODY_HEALTH);
+    kit_assert_gap_free(&s, n + 3);
     cr_assert_eq(kit_agent_stop(&a), 0);
     kit_sub_close(&s);
     kit_pty_close(&gps);

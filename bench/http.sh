@@ -29,11 +29,12 @@ for b in buyt-ingest buyt-gtfs buyt-migrate; do
   [ -x "$build/bin/$b" ] || { echo "bench/http.sh: build first ($build/bin/$b)" >&2; exit 1; }
 done
 [ -d "$src" ] || { echo "bench/http.sh: $src is absent" >&2; exit 1; }
-if ! command -v wrk >/dev/null; then
-  # A bench tool, not a build or test dependency: installed here, not by tools/install-deps.sh.
-  [ "$(id -u)" -eq 0 ] || { echo "bench/http.sh: install wrk (apt-get install wrk)" >&2; exit 1; }
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null
-fi
+for tool in wrk curl; do
+  command -v $tool >/dev/null && continue
+  # Bench tools, not build or test dependencies: installed here, not by tools/install-deps.sh.
+  [ "$(id -u)" -eq 0 ] || { echo "bench/http.sh: install $tool (apt-get install $tool)" >&2; exit 1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $tool >/dev/null
+done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-http-XXXXXX")
 chmod 755 "$work"

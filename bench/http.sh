@@ -8,9 +8,9 @@
 #
 # Endpoints: the arrivals of the busiest stop at 10:00 Hanoi time (the modelled service runs
 # 09:48-16:48; the `time` parameter makes the board independent of when the bench runs), and
-# at now; stops near a point, one route with its shapes
-# (gzip), the vehicle list, /healthz and /metrics. One wrk thread (the engine is one loop; on a
-# 2-core machine wrk and the engine each get a core), C connections, D seconds each.
+# at now; stops near a point, one route with its shapes (gzip), the vehicle list, /healthz and
+# /metrics. One wrk thread (the engine is one loop; on a 2-core machine wrk and the engine each
+# get a core), C connections (and 1, for the service time without queueing), D seconds each.
 #
 #   bench/http.sh [BUILD_DIR] [N] [V] [C] [D]     defaults: build 4 2000 32 10
 #
@@ -29,11 +29,12 @@ for b in buyt-ingest buyt-gtfs buyt-migrate; do
   [ -x "$build/bin/$b" ] || { echo "bench/http.sh: build first ($build/bin/$b)" >&2; exit 1; }
 done
 [ -d "$src" ] || { echo "bench/http.sh: $src is absent" >&2; exit 1; }
-if ! command -v wrk >/dev/null; then
-  # A bench tool, not a build or test dependency: installed here, not by tools/install-deps.sh.
-  [ "$(id -u)" -eq 0 ] || { echo "bench/http.sh: install wrk (apt-get install wrk)" >&2; exit 1; }
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null
-fi
+for tool in wrk curl; do
+  command -v $tool >/dev/null && continue
+  # Bench tools, not build or test dependencies: installed here, not by tools/install-deps.sh.
+  [ "$(id -u)" -eq 0 ] || { echo "bench/http.sh: install $tool (apt-get install $tool)" >&2; exit 1; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $tool >/dev/null
+done
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-http-XXXXXX")
 chmod 755 "$work"
@@ -91,10 +92,10 @@ near=\$(curl -s "http://127.0.0.1:$port/api/v1/stops?\$ll&radius=500" | sed 's/^
 echo "busiest stop \$stop: \$n arrivals in 10:00-11:00 (20 returned), \$near stops within 500 m"
 echo "vehicles registered: $vehicles (not reporting)"
 printf '%-44s %10s %9s %9s %9s %8s\n' endpoint req/s p50 p99 max bytes
-bench() { # NAME PATH [HEADER]
+bench() { # NAME PATH [HEADER] [CONNECTIONS]
   local url="http://127.0.0.1:$port\$2" out
   local size; size=\$(curl -s \${3:+-H "\$3"} "\$url" | wc -c)
-  out=\$(wrk -t1 -c$conns -d${secs}s --latency \${3:+-H "\$3"} "\$url")
+  out=\$(wrk -t1 -c\${4:-$conns} -d${secs}s --latency \${3:+-H "\$3"} "\$url")
   printf '%-44s %10s %9s %9s %9s %8s\n' "\$1" \
     "\$(awk '/Requests\/sec/ { print \$2 }' <<<"\$out")" \
     "\$(awk '\$1 == "50%" { print \$2 }' <<<"\$out")" \
@@ -103,6 +104,7 @@ bench() { # NAME PATH [HEADER]
   if grep -q "Non-2xx" <<<"\$out"; then grep "Non-2xx" <<<"\$out" >&2; fi
 }
 bench "/api/v1/stops/{id}/arrivals (10:00)" "/api/v1/stops/\$stop/arrivals?time=\$at"
+bench "/api/v1/stops/{id}/arrivals (10:00), 1 conn" "/api/v1/stops/\$stop/arrivals?time=\$at" "" 1
 bench "/api/v1/stops/{id}/arrivals (now)" "/api/v1/stops/\$stop/arrivals"
 bench "/api/v1/stops?lat&lon&radius=500" "/api/v1/stops?\$ll&radius=500"
 bench "/api/v1/routes/{id} gzip" "/api/v1/routes/\$route" "Accept-Encoding: gzip"

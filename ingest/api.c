@@ -1854,6 +1854,11 @@ int buyt_api_port(const struct buyt_api *a)
     return a->http ? buyt_http_port(a->http) : 0;
 }
 
+struct buyt_http *buyt_api_http(struct buyt_api *a)
+{
+    return a->http;
+}
+
 static void free_handle(uv_handle_t *h)
 {
     free(h);

@@ -100,6 +100,10 @@ int buyt_api_start(struct buyt_engine *e, const struct buyt_api_opts *opts, stru
 /** The HTTP port listened on. */
 int buyt_api_port(const struct buyt_api *a);
 
+/** The HTTP server, for modules that add their own routes on the same port (GTFS-Realtime
+ *  feeds, the dashboard): buyt_http_route() with their handlers. Borrowed. */
+struct buyt_http *buyt_api_http(struct buyt_api *a);
+
 /** Stops listening and closes connections and timers; queries in flight finish (the loop runs
  *  until they have). Loop thread, from any callback; idempotent; NULL is a no-op. */
 void buyt_api_stop(struct buyt_api *a);

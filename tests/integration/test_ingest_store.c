@@ -343,7 +343,7 @@ static pid_t spawn_ingest_log(const char *db, const char *spool, const char *cli
         if (log)
             freopen(log, "w", stderr);
         execl(path, path, "--db", db, "--mqtt", getenv("BUYT_MQTT_URL"), "--agency", "hn",
-              "--spool", spool, "--client-id", client_id, (char *)NULL);
+              "--spool", spool, "--client-id", client_id, "--http", "127.0.0.1:0", (char *)NULL);
         _exit(127);
     }
     return pid;

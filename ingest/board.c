@@ -827,10 +827,7 @@ uint32_t buyt_boards_tick(struct buyt_boards *b, const struct buyt_predict *p, i
             b->ctr.publish_refused++;
             continue;
         }
-        /* The first publication of a stop is spread over the period, so the unchanged boards
-         * of a whole city do not all come due in the same second. */
-        b->last_pub_ms[s] =
-            b->last_pub_ms[s] ? now_ms : now_ms - (int64_t)((s * 2654435761u) % (uint32_t)every);
+        b->last_pub_ms[s] = now_ms;
         b->last_content[s] = bd->content;
         published++;
         b->ctr.published++;

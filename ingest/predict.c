@@ -1089,6 +1089,7 @@ uint32_t buyt_predict_samples(struct buyt_predict *p, int64_t now_ms, int32_t st
                     .stop_sequence = tm->stop_sequence,
                     .source = (enum buyt_predict_source)s->src[k],
                     .on_trip = s->on_trip,
+                    .departure = k == 0,
                 };
                 memcpy(o->vehicle, v->label, sizeof o->vehicle);
                 if (copy_id(o->trip_id, t->id) &&

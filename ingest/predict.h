@@ -233,7 +233,8 @@ struct buyt_predict_sample {
     int32_t service_day; /* Unix day of the trip's service date */
     uint32_t stop_sequence;
     enum buyt_predict_source source;
-    bool on_trip;
+    bool on_trip;   /* false: a later trip of the vehicle's block */
+    bool departure; /* the trip's first stop: the prediction is a departure */
     char trip_id[BUYT_PREDICT_ID_MAX], stop_id[BUYT_PREDICT_ID_MAX];
     char vehicle[BUYT_PREDICT_LABEL];
 };

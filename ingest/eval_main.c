@@ -417,7 +417,8 @@ static int read_csv(const char *path, struct csvread *r)
 /* ---- the replay -------------------------------------------------------------------------- */
 
 struct run {
-    PGconn *db;
+    PGconn *db;     /* reads fixes (a cursor, in a transaction) */
+    PGconn *net_db; /* loads networks meanwhile */
     struct buyt_eval *ev;
     struct buyt_network *net;
     int64_t loaded_at_ms;
@@ -431,7 +432,7 @@ static int network_for(struct run *u, int64_t t)
     struct buyt_network *net;
     struct buyt_netload_info info;
     char err[512];
-    if (buyt_netload(u->db, t, -1, 1, &net, &info, err, sizeof err)) {
+    if (buyt_netload(u->net_db, t, -1, 1, &net, &info, err, sizeof err)) {
         fprintf(stderr, "buyt-eval: loading the network: %s\n", err);
         return 1;
     }
@@ -663,9 +664,12 @@ int main(int argc, char **argv)
         return 2;
     }
     u.db = PQconnectdb(db);
-    if (PQstatus(u.db) != CONNECTION_OK) {
-        fprintf(stderr, "buyt-eval: %s", PQerrorMessage(u.db));
+    u.net_db = PQconnectdb(db);
+    if (PQstatus(u.db) != CONNECTION_OK || PQstatus(u.net_db) != CONNECTION_OK) {
+        fprintf(stderr, "buyt-eval: %s",
+                PQerrorMessage(PQstatus(u.db) != CONNECTION_OK ? u.db : u.net_db));
         PQfinish(u.db);
+        PQfinish(u.net_db);
         buyt_eval_free(u.ev);
         return 1;
     }
@@ -679,5 +683,6 @@ int main(int argc, char **argv)
     buyt_eval_free(u.ev);
     buyt_network_free(u.net);
     PQfinish(u.db);
+    PQfinish(u.net_db);
     return rc;
 }

@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config clang
   libuv1-dev libpq-dev libprotobuf-c-dev protobuf-c-compiler libmosquitto-dev
-  libcriterion-dev libssl-dev libjansson-dev zlib1g-dev
+  libcriterion-dev libssl-dev libjansson-dev zlib1g-dev libcsv-dev
   mosquitto mosquitto-clients postgresql-15 postgresql-client-15
 )
 

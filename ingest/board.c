@@ -242,15 +242,268 @@ static const struct fold fold_table[] = {
     {0x2190, "<-"}, {0x2192, "->"},
 };
 
+/* Every ASCII character as a NUL-terminated string: ascii_str + 2 * c. */
+static const char ascii_str[] = "\0"
+                                "\0"
+                                "\x01"
+                                "\0"
+                                "\x02"
+                                "\0"
+                                "\x03"
+                                "\0"
+                                "\x04"
+                                "\0"
+                                "\x05"
+                                "\0"
+                                "\x06"
+                                "\0"
+                                "\x07"
+                                "\0"
+                                "\x08"
+                                "\0"
+                                "\x09"
+                                "\0"
+                                "\x0A"
+                                "\0"
+                                "\x0B"
+                                "\0"
+                                "\x0C"
+                                "\0"
+                                "\x0D"
+                                "\0"
+                                "\x0E"
+                                "\0"
+                                "\x0F"
+                                "\0"
+                                "\x10"
+                                "\0"
+                                "\x11"
+                                "\0"
+                                "\x12"
+                                "\0"
+                                "\x13"
+                                "\0"
+                                "\x14"
+                                "\0"
+                                "\x15"
+                                "\0"
+                                "\x16"
+                                "\0"
+                                "\x17"
+                                "\0"
+                                "\x18"
+                                "\0"
+                                "\x19"
+                                "\0"
+                                "\x1A"
+                                "\0"
+                                "\x1B"
+                                "\0"
+                                "\x1C"
+                                "\0"
+                                "\x1D"
+                                "\0"
+                                "\x1E"
+                                "\0"
+                                "\x1F"
+                                "\0"
+                                "\x20"
+                                "\0"
+                                "\x21"
+                                "\0"
+                                "\x22"
+                                "\0"
+                                "\x23"
+                                "\0"
+                                "\x24"
+                                "\0"
+                                "\x25"
+                                "\0"
+                                "\x26"
+                                "\0"
+                                "\x27"
+                                "\0"
+                                "\x28"
+                                "\0"
+                                "\x29"
+                                "\0"
+                                "\x2A"
+                                "\0"
+                                "\x2B"
+                                "\0"
+                                "\x2C"
+                                "\0"
+                                "\x2D"
+                                "\0"
+                                "\x2E"
+                                "\0"
+                                "\x2F"
+                                "\0"
+                                "\x30"
+                                "\0"
+                                "\x31"
+                                "\0"
+                                "\x32"
+                                "\0"
+                                "\x33"
+                                "\0"
+                                "\x34"
+                                "\0"
+                                "\x35"
+                                "\0"
+                                "\x36"
+                                "\0"
+                                "\x37"
+                                "\0"
+                                "\x38"
+                                "\0"
+                                "\x39"
+                                "\0"
+                                "\x3A"
+                                "\0"
+                                "\x3B"
+                                "\0"
+                                "\x3C"
+                                "\0"
+                                "\x3D"
+                                "\0"
+                                "\x3E"
+                                "\0"
+                                "\x3F"
+                                "\0"
+                                "\x40"
+                                "\0"
+                                "\x41"
+                                "\0"
+                                "\x42"
+                                "\0"
+                                "\x43"
+                                "\0"
+                                "\x44"
+                                "\0"
+                                "\x45"
+                                "\0"
+                                "\x46"
+                                "\0"
+                                "\x47"
+                                "\0"
+                                "\x48"
+                                "\0"
+                                "\x49"
+                                "\0"
+                                "\x4A"
+                                "\0"
+                                "\x4B"
+                                "\0"
+                                "\x4C"
+                                "\0"
+                                "\x4D"
+                                "\0"
+                                "\x4E"
+                                "\0"
+                                "\x4F"
+                                "\0"
+                                "\x50"
+                                "\0"
+                                "\x51"
+                                "\0"
+                                "\x52"
+                                "\0"
+                                "\x53"
+                                "\0"
+                                "\x54"
+                                "\0"
+                                "\x55"
+                                "\0"
+                                "\x56"
+                                "\0"
+                                "\x57"
+                                "\0"
+                                "\x58"
+                                "\0"
+                                "\x59"
+                                "\0"
+                                "\x5A"
+                                "\0"
+                                "\x5B"
+                                "\0"
+                                "\x5C"
+                                "\0"
+                                "\x5D"
+                                "\0"
+                                "\x5E"
+                                "\0"
+                                "\x5F"
+                                "\0"
+                                "\x60"
+                                "\0"
+                                "\x61"
+                                "\0"
+                                "\x62"
+                                "\0"
+                                "\x63"
+                                "\0"
+                                "\x64"
+                                "\0"
+                                "\x65"
+                                "\0"
+                                "\x66"
+                                "\0"
+                                "\x67"
+                                "\0"
+                                "\x68"
+                                "\0"
+                                "\x69"
+                                "\0"
+                                "\x6A"
+                                "\0"
+                                "\x6B"
+                                "\0"
+                                "\x6C"
+                                "\0"
+                                "\x6D"
+                                "\0"
+                                "\x6E"
+                                "\0"
+                                "\x6F"
+                                "\0"
+                                "\x70"
+                                "\0"
+                                "\x71"
+                                "\0"
+                                "\x72"
+                                "\0"
+                                "\x73"
+                                "\0"
+                                "\x74"
+                                "\0"
+                                "\x75"
+                                "\0"
+                                "\x76"
+                                "\0"
+                                "\x77"
+                                "\0"
+                                "\x78"
+                                "\0"
+                                "\x79"
+                                "\0"
+                                "\x7A"
+                                "\0"
+                                "\x7B"
+                                "\0"
+                                "\x7C"
+                                "\0"
+                                "\x7D"
+                                "\0"
+                                "\x7E"
+                                "\0"
+                                "\x7F"
+                                "\0";
+
 const char *buyt_fold_cp(uint32_t cp)
 {
-    static char ascii[128][2];
-    if (cp < 0x80) {
-        if (!ascii[1][0]) /* first use: "\x01", "\x02", ... (ascii[0] stays "") */
-            for (int i = 1; i < 128; i++)
-                ascii[i][0] = (char)i;
-        return ascii[cp];
-    }
+    if (cp < 0x80)
+        return ascii_str + 2 * cp;
     if (in_ranges(zero_width, COUNT(zero_width), cp))
         return ""; /* combining marks (tones written decomposed) and zero-width characters */
     size_t lo = 0, hi = COUNT(fold_table);
@@ -487,8 +740,11 @@ size_t buyt_board_render(const Buyt__V1__StopBoard *b, const struct buyt_board_t
 
 /* ---- boards ------------------------------------------------------------------------------ */
 
+/* A trip calling at a stop: 12 bytes, its time kept so that finding and scanning a stop's
+ * window touches nothing else. */
 struct visit {
     uint32_t trip, k;
+    int32_t t_s; /* scheduled time, seconds after the boards' base_ms */
 };
 
 struct buyt_boards {
@@ -496,6 +752,7 @@ struct buyt_boards {
     const struct buyt_network *net;
     uint32_t *visit_first; /* per stop: its visits are visits[visit_first[s] .. [s + 1]) */
     struct visit *visits;  /* by scheduled time within a stop */
+    int64_t base_ms;       /* the earliest service day's start */
     int64_t *last_pub_ms;  /* per stop; 0 never */
     uint64_t *last_content;
     struct buyt_board scratch;
@@ -552,23 +809,20 @@ void buyt_boards_free(struct buyt_boards *b)
     free(b);
 }
 
-/* Scheduled time of a visit: departure at a trip's first stop, arrival elsewhere. */
-static int64_t visit_ms(const struct buyt_network *net, const struct visit *v)
+/* Scheduled time of stop k of a trip: departure at its first stop, arrival elsewhere. */
+static int64_t sched_ms(const struct buyt_network *net, uint32_t trip, uint32_t k)
 {
-    const struct buyt_network_trip *t = &net->trips[v->trip];
-    const struct buyt_network_time *tm = &net->times[t->first_time + v->k];
-    return t->day_start_ms + (int64_t)(v->k == 0 ? tm->departure_s : tm->arrival_s) * 1000;
+    const struct buyt_network_trip *t = &net->trips[trip];
+    const struct buyt_network_time *tm = &net->times[t->first_time + k];
+    return t->day_start_ms + (int64_t)(k == 0 ? tm->departure_s : tm->arrival_s) * 1000;
 }
-
-static const struct buyt_network *sort_net; /* qsort has no context argument in C17 */
 
 static int visit_cmp(const void *a, const void *b)
 {
-    int64_t x = visit_ms(sort_net, a), y = visit_ms(sort_net, b);
-    if (x != y)
-        return x < y ? -1 : 1;
-    const struct visit *va = a, *vb = b;
-    return va->trip < vb->trip ? -1 : va->trip > vb->trip;
+    const struct visit *x = a, *y = b;
+    if (x->t_s != y->t_s)
+        return x->t_s < y->t_s ? -1 : 1;
+    return x->trip < y->trip ? -1 : x->trip > y->trip;
 }
 
 int buyt_boards_set_network(struct buyt_boards *b, const struct buyt_network *net)
@@ -582,6 +836,12 @@ int buyt_boards_set_network(struct buyt_boards *b, const struct buyt_network *ne
     b->last_content = calloc(ns ? ns : 1, sizeof *b->last_content);
     if (!b->visit_first || !b->last_pub_ms || !b->last_content)
         goto nomem;
+    b->base_ms = INT64_MAX;
+    for (uint32_t t = 0; t < net->n_trips; t++)
+        if (net->trips[t].day_start_ms < b->base_ms)
+            b->base_ms = net->trips[t].day_start_ms;
+    if (b->base_ms == INT64_MAX)
+        b->base_ms = 0;
     for (uint32_t t = 0; t < net->n_trips; t++) {
         const struct buyt_network_trip *tr = &net->trips[t];
         if (!tr->valid)
@@ -604,14 +864,13 @@ int buyt_boards_set_network(struct buyt_boards *b, const struct buyt_network *ne
         if (!tr->valid)
             continue;
         for (uint32_t k = 0; k + 1 < tr->n_stops; k++)
-            b->visits[fill[buyt_network_trip_stop(net, t, k)]++] = (struct visit){t, k};
+            b->visits[fill[buyt_network_trip_stop(net, t, k)]++] =
+                (struct visit){t, k, (int32_t)((sched_ms(net, t, k) - b->base_ms) / 1000)};
     }
     free(fill);
-    sort_net = net;
     for (size_t s = 0; s < ns; s++)
         qsort(b->visits + b->visit_first[s], b->visit_first[s + 1] - b->visit_first[s],
               sizeof *b->visits, visit_cmp);
-    sort_net = NULL;
     b->net = net;
     return 0;
 nomem:
@@ -630,7 +889,7 @@ static uint32_t visit_lower(const struct buyt_boards *b, uint32_t s, int64_t t)
     uint32_t lo = b->visit_first[s], hi = b->visit_first[s + 1];
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (visit_ms(b->net, &b->visits[mid]) < t)
+        if (b->base_ms + (int64_t)b->visits[mid].t_s * 1000 < t)
             lo = mid + 1;
         else
             hi = mid;
@@ -656,16 +915,46 @@ static int cand_cmp(const void *a, const void *b)
 
 #define CAND_MAX 256
 
-/* What a rider sees of one arrival, hashed (FNV-1a). */
+/* What a rider sees of the arrivals, hashed: a multiply-xorshift step per 64-bit value. */
 static uint64_t mix(uint64_t h, uint64_t v)
 {
-    for (int i = 0; i < 8; i++, v >>= 8)
-        h = (h ^ (v & 0xff)) * 1099511628211ull;
-    return h;
+    h = (h ^ v) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
 }
 
-int buyt_boards_build(struct buyt_boards *b, const struct buyt_predict *p, uint32_t stop,
-                      int64_t now_ms, struct buyt_board *out)
+static uint64_t mix_str(uint64_t h, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i += 8) {
+        uint64_t w = 0;
+        memcpy(&w, s + i, len - i < 8 ? len - i : 8);
+        h = mix(h, w);
+    }
+    return mix(h, len);
+}
+
+/* The text lines of a built board, rendered at its generation time. */
+static void board_text(const struct buyt_board_config *c, struct buyt_board *out)
+{
+    size_t len = buyt_board_render(&out->msg, &c->text, (int64_t)out->msg.generated_ms,
+                                   c->utc_offset_s, out->text, sizeof out->text);
+    uint32_t nl = 0;
+    for (char *s = out->text; len && *s && nl < c->text.rows; nl++) {
+        char *e = strchr(s, '\n');
+        out->linep[nl] = s;
+        if (!e)
+            break;
+        *e = '\0';
+        s = e + 1;
+    }
+    out->msg.n_lines = nl;
+    out->msg.lines = out->linep;
+    out->msg.line_width = c->text.width;
+    out->msg.ascii = c->text.ascii;
+}
+
+/* The arrivals of a board and its content hash; no text lines yet. */
+static int board_arrivals(struct buyt_boards *b, const struct buyt_predict *p, uint32_t stop,
+                          int64_t now_ms, struct buyt_board *out)
 {
     const struct buyt_network *net = b->net;
     const struct buyt_board_config *c = &b->cfg;
@@ -680,7 +969,7 @@ int buyt_boards_build(struct buyt_boards *b, const struct buyt_predict *p, uint3
     for (uint32_t i = visit_lower(b, stop, now_ms - (int64_t)c->late_window_s * 1000);
          i < hi && nc < CAND_MAX; i++) {
         const struct visit *v = &b->visits[i];
-        int64_t sched = visit_ms(net, v);
+        int64_t sched = b->base_ms + (int64_t)v->t_s * 1000;
         if (sched > end)
             break;
         struct cand x = {.eta_ms = sched,
@@ -750,7 +1039,9 @@ int buyt_boards_build(struct buyt_boards *b, const struct buyt_predict *p, uint3
         Buyt__V1__Arrival *a = &out->arr[i];
         buyt__v1__arrival__init(a);
         out->arrp[i] = a;
-        snprintf(out->vehicle[i], sizeof out->vehicle[i], "%s", x->vehicle ? x->vehicle : "");
+        size_t vl = x->vehicle ? strnlen(x->vehicle, BUYT_PREDICT_LABEL - 1) : 0;
+        memcpy(out->vehicle[i], x->vehicle ? x->vehicle : "", vl);
+        out->vehicle[i][vl] = '\0';
         out->trip[i] = x->trip;
         a->route_short_name = str(r->short_name && *r->short_name ? r->short_name : r->id);
         /* No headsign: the trip's last stop names where it goes. */
@@ -770,29 +1061,21 @@ int buyt_boards_build(struct buyt_boards *b, const struct buyt_predict *p, uint3
         h = mix(h, x->trip);
         h = mix(h,
                 ((uint64_t)(uint32_t)a->minutes << 8) | ((uint64_t)x->status << 1) | x->realtime);
-        for (const char *s = out->vehicle[i]; *s; s++)
-            h = mix(h, (unsigned char)*s);
+        h = mix_str(h, out->vehicle[i], vl);
     }
     out->content = h;
 
-    /* The text lines, rendered at generation time. */
-    size_t len = buyt_board_render(&out->msg, &c->text, now_ms, c->utc_offset_s, out->text,
-                                   sizeof out->text);
-    uint32_t nl = 0;
-    for (char *s = out->text; len && *s && nl < c->text.rows; nl++) {
-        char *e = strchr(s, '\n');
-        out->linep[nl] = s;
-        if (!e)
-            break;
-        *e = '\0';
-        s = e + 1;
-    }
-    out->msg.n_lines = nl;
-    out->msg.lines = out->linep;
-    out->msg.line_width = c->text.width;
-    out->msg.ascii = c->text.ascii;
     ctr->built++;
     return 0;
+}
+
+int buyt_boards_build(struct buyt_boards *b, const struct buyt_predict *p, uint32_t stop,
+                      int64_t now_ms, struct buyt_board *out)
+{
+    int rc = board_arrivals(b, p, stop, now_ms, out);
+    if (!rc)
+        board_text(&b->cfg, out);
+    return rc;
 }
 
 size_t buyt_board_pack(const struct buyt_board *bd, uint8_t *buf, size_t cap)
@@ -816,12 +1099,13 @@ uint32_t buyt_boards_tick(struct buyt_boards *b, const struct buyt_predict *p, i
         if (b->visit_first[s] == b->visit_first[s + 1])
             continue; /* no trip boards here */
         struct buyt_board *bd = &b->scratch;
-        if (buyt_boards_build(b, p, s, now_ms, bd))
+        if (board_arrivals(b, p, s, now_ms, bd))
             continue;
         bool due = !b->last_pub_ms[s] || bd->content != b->last_content[s] ||
                    now_ms - b->last_pub_ms[s] >= every;
         if (!due)
             continue;
+        board_text(&b->cfg, bd);
         size_t len = buyt_board_pack(bd, b->buf, b->buf_cap);
         if (!len || !publish(ctx, net->stops[s].id, b->buf, len)) {
             b->ctr.publish_refused++;

@@ -188,6 +188,12 @@ static int64_t floor_div(int64_t a, int64_t b)
     return a / b - (a % b != 0 && (a < 0) != (b < 0));
 }
 
+/* Rounds a non-negative duration in ms (llround is a libm call in the hot loop). */
+static inline int64_t ms_round(double ms)
+{
+    return (int64_t)(ms + 0.5);
+}
+
 uint32_t buyt_predict_daytype(int64_t day_start_ms)
 {
     /* The service date is the date of its noon, within 14 h of UTC noon of the same date. */
@@ -530,7 +536,7 @@ static int64_t propagate(const struct buyt_predict *p, struct slot *s, uint32_t 
     for (uint32_t j = k + 1; j < n; j++) {
         bool l;
         double tt = travel_s(p, t, j - 1, dep_ms, now_ms, dt, &l) * 1000.0;
-        int64_t arr = dep_ms + (int64_t)llround(tt);
+        int64_t arr = dep_ms + ms_round(tt);
         total_ms += tt;
         if (l)
             learned_ms += tt;
@@ -542,7 +548,7 @@ static int64_t propagate(const struct buyt_predict *p, struct slot *s, uint32_t 
             total_ms += dw;
             if (l)
                 learned_ms += dw;
-            dep_ms = arr + (int64_t)llround(dw);
+            dep_ms = arr + ms_round(dw);
         }
     }
     return last;
@@ -597,7 +603,7 @@ static int64_t predict_current(struct buyt_predict *p, struct veh *v, struct slo
             double f = b > a ? (b - v->dist_m) / (b - a) : 0;
             f = f < 0 ? 0 : f > 1 ? 1 : f;
             double rem = f * travel_s(p, t, k - 1, now_ms, now_ms, dt, &l) * 1000.0;
-            arr = now_ms + (int64_t)llround(rem);
+            arr = now_ms + ms_round(rem);
             total += rem;
             if (l)
                 learned += rem;
@@ -606,7 +612,7 @@ static int64_t predict_current(struct buyt_predict *p, struct veh *v, struct slo
         dep = arr;
         if (k + 1 < n) {
             double dw = dwell_s(p, t, k, arr, dt, &l) * 1000.0;
-            dep = max64(now_ms, arr + (int64_t)llround(dw));
+            dep = max64(now_ms, arr + ms_round(dw));
             double left = (double)(dep - now_ms) - (double)(arr > now_ms ? arr - now_ms : 0);
             if (left > 0) {
                 total += left;

@@ -231,7 +231,7 @@ struct buyt_eval {
 
 void buyt_eval_options_default(struct buyt_eval_options *o)
 {
-    *o = (struct buyt_eval_options){.sample_s = 30, .max_horizon_s = 1200};
+    *o = (struct buyt_eval_options){.sample_s = 30, .max_horizon_s = 1200, .early_z = 1.0};
 }
 
 int buyt_eval_new(const struct buyt_eval_options *opts, struct buyt_eval **out)
@@ -242,7 +242,7 @@ int buyt_eval_new(const struct buyt_eval_options *opts, struct buyt_eval **out)
         o = *opts;
     else
         buyt_eval_options_default(&o);
-    if (o.sample_s <= 0 || o.max_horizon_s <= 0)
+    if (o.sample_s <= 0 || o.max_horizon_s <= 0 || !(o.early_z >= 0 && o.early_z <= 3))
         return BUYT_EINVAL;
     struct buyt_eval *e = calloc(1, sizeof *e);
     if (!e)
@@ -250,12 +250,15 @@ int buyt_eval_new(const struct buyt_eval_options *opts, struct buyt_eval **out)
     e->opt = o;
     e->free_pend = NONE;
     buyt_stopev_config_default(&e->scfg);
-    struct buyt_predict_config pc;
+    struct buyt_predict_config pc, bc;
     buyt_predict_config_default(&pc);
     pc.model = BUYT_PREDICT_KALMAN;
+    pc.early_z = 0; /* TheTransitClock reports its filter's output as it is */
+    buyt_predict_config_default(&bc);
+    bc.early_z = o.early_z;
     e->hmask = 255;
     e->hb = malloc((e->hmask + 1) * sizeof *e->hb);
-    if (!e->hb || buyt_predict_new(&pc, &e->kalman) || buyt_predict_new(NULL, &e->buyt)) {
+    if (!e->hb || buyt_predict_new(&pc, &e->kalman) || buyt_predict_new(&bc, &e->buyt)) {
         buyt_eval_free(e);
         return BUYT_ENOMEM;
     }

@@ -6,8 +6,9 @@
  *   oba       OneBusAway's: the schedule plus the bus's current delay, a late bus absorbing
  *             delay into scheduled slack (dwell, layover), an early one waiting where there is
  *             slack;
- *   kalman    predict.h with TheTransitClock's per-segment Kalman filter (the anchor);
- *   buyt      predict.h, its default model.
+ *   kalman    predict.h with TheTransitClock's per-segment Kalman filter, reporting the
+ *             filter's output (early_z = 0): the anchor;
+ *   buyt      predict.h, its default model (the learned blend, early_z from the options).
  * The predictors learn online, in time order, from the events of the replay itself.
  *
  * Scoring (TransitApp's ETA benchmark): a prediction made at `made` for a bus that arrived at
@@ -96,6 +97,7 @@ int buyt_eval_report_json(FILE *f, const struct buyt_eval_report *r);
 struct buyt_eval_options {
     int32_t sample_s;      /* [30] read a vehicle's predictions this often */
     int32_t max_horizon_s; /* [1200] record predictions up to this far ahead */
+    double early_z;        /* [1.0] the buyt predictor's early_z (predict.h); kalman uses 0 */
 };
 
 void buyt_eval_options_default(struct buyt_eval_options *o);

@@ -3,6 +3,7 @@
  * predictors side by side (ingest/eval.h).
  *
  *   buyt-eval --db CONNINFO --fixes FILE.csv [--json] [--sample-s S] [--horizon-s S]
+ *             [--early-z Z]
  *   buyt-eval --db CONNINFO --from TIME --to TIME [--agency CODE] [--json] ...
  *
  * The network comes from PostgreSQL (ingest/netload.h): the service days around the first fix,
@@ -36,7 +37,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: buyt-eval --db CONNINFO (--fixes FILE.csv | --from TIME --to TIME"
                " [--agency CODE])\n"
-               "                 [--json] [--sample-s S] [--horizon-s S]\n"
+               "                 [--json] [--sample-s S] [--horizon-s S] [--early-z Z]\n"
                "  TIME: epoch seconds or ISO-8601 (2024-05-01T08:00:00+07:00; no zone = UTC)\n");
 }
 
@@ -628,11 +629,17 @@ int main(int argc, char **argv)
     struct buyt_eval_options opt;
     buyt_eval_options_default(&opt);
     static const struct option longs[] = {
-        {"db", required_argument, NULL, 'd'},       {"fixes", required_argument, NULL, 'f'},
-        {"from", required_argument, NULL, 'F'},     {"to", required_argument, NULL, 'T'},
-        {"agency", required_argument, NULL, 'a'},   {"json", no_argument, NULL, 'j'},
-        {"sample-s", required_argument, NULL, 's'}, {"horizon-s", required_argument, NULL, 'H'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"db", required_argument, NULL, 'd'},
+        {"fixes", required_argument, NULL, 'f'},
+        {"from", required_argument, NULL, 'F'},
+        {"to", required_argument, NULL, 'T'},
+        {"agency", required_argument, NULL, 'a'},
+        {"json", no_argument, NULL, 'j'},
+        {"sample-s", required_argument, NULL, 's'},
+        {"horizon-s", required_argument, NULL, 'H'},
+        {"early-z", required_argument, NULL, 'z'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
@@ -645,6 +652,7 @@ int main(int argc, char **argv)
         case 'j': json = true; break;
         case 's': opt.sample_s = atoi(optarg); break;
         case 'H': opt.max_horizon_s = atoi(optarg); break;
+        case 'z': opt.early_z = atof(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -660,7 +668,7 @@ int main(int argc, char **argv)
     }
     struct run u = {0};
     if (buyt_eval_new(&opt, &u.ev)) {
-        fprintf(stderr, "buyt-eval: bad --sample-s or --horizon-s\n");
+        fprintf(stderr, "buyt-eval: bad --sample-s, --horizon-s or --early-z\n");
         return 2;
     }
     u.db = PQconnectdb(db);

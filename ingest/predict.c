@@ -104,6 +104,7 @@ void buyt_predict_config_default(struct buyt_predict_config *cfg)
         .chain_horizon_s = 5400,
         .at_stop_m = 30,
         .kalman_e0 = 100,
+        .early_z = 1.0,
     };
 }
 
@@ -113,7 +114,7 @@ static bool config_ok(const struct buyt_predict_config *c)
            c->min_samples >= 1 && c->alpha_min > 0 && c->alpha_min <= 1 && c->outlier_lo > 0 &&
            c->outlier_lo < 1 && c->outlier_hi > 1 && c->last_fresh_s >= 0 &&
            c->min_layover_s >= 0 && c->chain_horizon_s >= 0 && c->at_stop_m >= 0 &&
-           c->kalman_e0 >= 0;
+           c->kalman_e0 >= 0 && c->early_z >= 0 && c->early_z <= 3;
 }
 
 int buyt_predict_new(const struct buyt_predict_config *cfg, struct buyt_predict **out)
@@ -470,84 +471,122 @@ static const struct cell *cell_of(const struct buyt_predict *p, uint32_t seg, ui
     return &p->segs[seg].c[band * BUYT_PREDICT_DAYTYPES + dt];
 }
 
+/* An estimate: seconds, the variance of its error (0: unknown), and whether it was learned. */
+struct est {
+    double s, var_s2;
+    bool learned;
+};
+
 /* Travel time of segment (stop j -> j + 1) of trip t starting at at_ms, seen from now_ms. */
-static double travel_s(const struct buyt_predict *p, const struct buyt_network_trip *t, uint32_t j,
-                       int64_t at_ms, int64_t now_ms, uint32_t dt, bool *learned)
+static struct est travel_est(const struct buyt_predict *p, const struct buyt_network_trip *t,
+                             uint32_t j, int64_t at_ms, int64_t now_ms, uint32_t dt)
 {
     const struct buyt_network_time *tm = &p->net->times[t->first_time];
     double sched = tm[j + 1].arrival_s - tm[j].departure_s;
-    if (sched < 0)
-        sched = 0;
+    struct est e = {sched > 0 ? sched : 0, 0, false};
     uint32_t si = p->ps_seg[p->net->patterns[t->pattern].first + j];
-    *learned = false;
     if (si == NONE)
-        return sched;
+        return e;
     const struct seg *s = &p->segs[si];
     const struct cell *c = cell_of(p, si, band_at(t->day_start_ms, at_ms), dt);
     if (c->n < p->cfg.min_samples)
-        return sched;
-    *learned = true;
-    double h = c->mean_s;
+        return e; /* the schedule, its error unknown */
+    double h = c->mean_s, vh = c->var_s2;
+    e = (struct est){h, vh, true};
     bool fresh = s->last_ms && now_ms - s->last_ms <= (int64_t)p->cfg.last_fresh_s * 1000;
     if (!fresh)
-        return h;
+        return e;
     double l = s->last_s;
     if (p->cfg.model == BUYT_PREDICT_KALMAN) {
-        double v = c->var_s2 > 1 ? c->var_s2 : 1, e = s->kal_e;
-        double gain = (e + v) / (e + 2 * v);
-        return (1 - gain) * l + gain * h;
+        double v = vh > 1 ? vh : 1, k = s->kal_e;
+        double gain = (k + v) / (k + 2 * v);
+        e.s = (1 - gain) * l + gain * h;
+        return e;
     }
     double w = BLEND_W0;
     if (c->n_last >= p->cfg.min_samples) {
-        double vh = c->var_s2, vl = c->var_last_s2, cv = c->cov_s2;
+        double vl = c->var_last_s2, cv = c->cov_s2;
         double den = vh + vl - 2 * cv;
         w = den > 1e-3 ? (vh - cv) / den : 0.5;
         w = w < 0 ? 0 : w > 1 ? 1 : w;
+        /* The error variance of the blend (H and L errors correlated by cv). */
+        double v = w * w * vl + (1 - w) * (1 - w) * vh + 2 * w * (1 - w) * cv;
+        e.var_s2 = v > 0 ? v : 0;
     }
-    return h + w * (l - h);
+    e.s = h + w * (l - h);
+    return e;
 }
 
 /* Dwell at stop k of trip t arriving at at_ms. */
-static double dwell_s(const struct buyt_predict *p, const struct buyt_network_trip *t, uint32_t k,
-                      int64_t at_ms, uint32_t dt, bool *learned)
+static struct est dwell_est(const struct buyt_predict *p, const struct buyt_network_trip *t,
+                            uint32_t k, int64_t at_ms, uint32_t dt)
 {
     const struct buyt_network_time *tm = &p->net->times[t->first_time + k];
     double sched = tm->departure_s - tm->arrival_s;
-    *learned = false;
+    struct est e = {sched > 0 ? sched : 0, 0, false};
     uint32_t di = p->stop_dwell[p->net->pattern_stops[p->net->patterns[t->pattern].first + k].stop];
     if (di == NONE)
-        return sched > 0 ? sched : 0;
+        return e;
     const struct cell *c = cell_of(p, di, band_at(t->day_start_ms, at_ms), dt);
     if (c->n < p->cfg.min_samples)
-        return sched > 0 ? sched : 0;
-    *learned = true;
-    return c->mean_s;
+        return e;
+    return (struct est){c->mean_s, c->var_s2, true};
 }
 
-/* Predicts stops k+1 .. n-1 of slot s's trip from a departure from stop k at dep_ms; learned_ms
- * and total_ms carry the split of the predicted time since now_ms. Returns the last arrival. */
+/* Running sums of a prediction from the fix on. */
+struct acc {
+    double learned_ms, total_ms; /* predicted time, and the part from learned statistics */
+    double var_s2;               /* variance of the arrival, from the learned errors */
+    int64_t shown_ms;            /* the last eta written: etas never decrease along a trip */
+};
+
+static void acc_add(struct acc *a, double ms, const struct est *e, double var_frac)
+{
+    a->total_ms += ms;
+    if (e->learned)
+        a->learned_ms += ms;
+    a->var_s2 += e->var_s2 * var_frac;
+}
+
+/* Writes stop j's eta: the mean arrival, moved early_z standard deviations earlier (a rider
+ * misses a bus that comes early, not one that comes late), never before now unless the mean
+ * is (a bus already at the stop), never before the previous stop's. */
+static void emit(const struct buyt_predict *p, struct slot *s, uint32_t j, int64_t mean_ms,
+                 struct acc *a, int64_t now_ms)
+{
+    int64_t shown = mean_ms;
+    if (p->cfg.early_z > 0 && a->var_s2 > 0)
+        shown -= ms_round(p->cfg.early_z * sqrt(a->var_s2) * 1000.0);
+    int64_t floor_ms = mean_ms < now_ms ? mean_ms : now_ms;
+    if (shown < floor_ms)
+        shown = floor_ms;
+    if (shown < a->shown_ms)
+        shown = a->shown_ms;
+    a->shown_ms = shown;
+    s->eta_ms[j] = shown;
+    s->src[j] = 2 * a->learned_ms > a->total_ms ? BUYT_PREDICT_LEARNED : BUYT_PREDICT_SCHEDULE;
+}
+
+/* Predicts stops k+1 .. n-1 of slot s's trip from a departure from stop k at dep_ms (mean),
+ * continuing the sums in *a. Returns the mean arrival at the last stop. */
 static int64_t propagate(const struct buyt_predict *p, struct slot *s, uint32_t k, int64_t dep_ms,
-                         int64_t now_ms, double learned_ms, double total_ms)
+                         int64_t now_ms, struct acc *a)
 {
     const struct buyt_network_trip *t = &p->net->trips[s->trip];
     uint32_t dt = buyt_predict_daytype(t->day_start_ms);
     uint32_t n = t->n_stops;
-    int64_t last = s->eta_ms[k];
+    int64_t last = dep_ms;
     for (uint32_t j = k + 1; j < n; j++) {
-        bool l;
-        double tt = travel_s(p, t, j - 1, dep_ms, now_ms, dt, &l) * 1000.0;
+        struct est e = travel_est(p, t, j - 1, dep_ms, now_ms, dt);
+        double tt = e.s * 1000.0;
         int64_t arr = dep_ms + ms_round(tt);
-        total_ms += tt;
-        if (l)
-            learned_ms += tt;
-        s->eta_ms[j] = arr;
-        s->src[j] = 2 * learned_ms > total_ms ? BUYT_PREDICT_LEARNED : BUYT_PREDICT_SCHEDULE;
+        acc_add(a, tt, &e, 1);
+        emit(p, s, j, arr, a, now_ms);
         last = arr;
         if (j + 1 < n) {
-            double dw = dwell_s(p, t, j, arr, dt, &l) * 1000.0;
-            total_ms += dw;
-            if (l)
-                learned_ms += dw;
+            struct est d = dwell_est(p, t, j, arr, dt);
+            double dw = d.s * 1000.0;
+            acc_add(a, dw, &d, 1);
             dep_ms = arr + ms_round(dw);
         }
     }
@@ -575,59 +614,57 @@ static int64_t first_departure(const struct buyt_predict *p, const struct veh *v
     return dep;
 }
 
-/* Re-predicts the vehicle's current trip from its next stop. Returns the predicted end. */
+/* Re-predicts the vehicle's current trip from its next stop. Returns the predicted (mean)
+ * end; *end_var_s2 gets its variance. */
 static int64_t predict_current(struct buyt_predict *p, struct veh *v, struct slot *s,
-                               int64_t now_ms)
+                               int64_t now_ms, double *end_var_s2)
 {
     const struct buyt_network *net = p->net;
     const struct buyt_network_trip *t = &net->trips[s->trip];
     uint32_t dt = buyt_predict_daytype(t->day_start_ms);
     uint32_t n = t->n_stops, k = v->next_stop;
-    double learned = 0, total = 0;
+    struct acc a = {0, 0, 0, INT64_MIN};
     int64_t dep;
-    bool l;
     s->from = k;
     if (k == 0) {
         /* Before the first stop's departure: a trip never leaves early. */
         dep = first_departure(p, v, s->trip, now_ms);
-        s->eta_ms[0] = dep;
-        s->src[0] = BUYT_PREDICT_SCHEDULE;
-        total = (double)(dep - now_ms);
+        a.total_ms = (double)(dep - now_ms);
+        emit(p, s, 0, dep, &a, now_ms);
     } else {
         int64_t arr;
         if (v->zone_k == k) {
             arr = v->zone_ms; /* standing at stop k since then */
         } else {
-            double a = buyt_network_trip_stop_dist(net, s->trip, k - 1);
-            double b = buyt_network_trip_stop_dist(net, s->trip, k);
-            double f = b > a ? (b - v->dist_m) / (b - a) : 0;
+            double d0 = buyt_network_trip_stop_dist(net, s->trip, k - 1);
+            double d1 = buyt_network_trip_stop_dist(net, s->trip, k);
+            double f = d1 > d0 ? (d1 - v->dist_m) / (d1 - d0) : 0;
             f = f < 0 ? 0 : f > 1 ? 1 : f;
-            double rem = f * travel_s(p, t, k - 1, now_ms, now_ms, dt, &l) * 1000.0;
+            struct est e = travel_est(p, t, k - 1, now_ms, now_ms, dt);
+            double rem = f * e.s * 1000.0;
             arr = now_ms + ms_round(rem);
-            total += rem;
-            if (l)
-                learned += rem;
+            acc_add(&a, rem, &e, f * f);
         }
-        s->eta_ms[k] = arr;
+        emit(p, s, k, arr, &a, now_ms);
         dep = arr;
         if (k + 1 < n) {
-            double dw = dwell_s(p, t, k, arr, dt, &l) * 1000.0;
-            dep = max64(now_ms, arr + ms_round(dw));
+            struct est d = dwell_est(p, t, k, arr, dt);
+            dep = max64(now_ms, arr + ms_round(d.s * 1000.0));
             double left = (double)(dep - now_ms) - (double)(arr > now_ms ? arr - now_ms : 0);
-            if (left > 0) {
-                total += left;
-                if (l)
-                    learned += left;
-            }
+            if (left > 0)
+                acc_add(&a, left, &d, 1);
         }
-        s->src[k] = 2 * learned > total ? BUYT_PREDICT_LEARNED : BUYT_PREDICT_SCHEDULE;
     }
-    return propagate(p, s, k, dep, now_ms, learned, total);
+    int64_t end = propagate(p, s, k, dep, now_ms, &a);
+    *end_var_s2 = a.var_s2;
+    return end;
 }
 
-/* Predicts the later trips of the vehicle's block from end_ms, the predicted (or actual) end
- * of its current trip; skipped when the previous chain is recent and the end has not moved. */
-static void update_chain(struct buyt_predict *p, struct veh *v, int64_t now_ms, int64_t end_ms)
+/* Predicts the later trips of the vehicle's block from end_ms (variance end_var_s2), the
+ * predicted (or actual) end of its current trip; skipped when the previous chain is recent
+ * and the end has not moved. */
+static void update_chain(struct buyt_predict *p, struct veh *v, int64_t now_ms, int64_t end_ms,
+                         double end_var_s2)
 {
     const struct buyt_network *net = p->net;
     uint32_t next = net->trips[v->trip].next_in_block;
@@ -642,6 +679,7 @@ static void update_chain(struct buyt_predict *p, struct veh *v, int64_t now_ms, 
     v->chain_end_ms = end_ms;
     v->chain_made_ms = now_ms;
     int64_t base = end_ms;
+    double base_var = end_var_s2;
     for (uint32_t c = 0; c < BUYT_PREDICT_CHAIN_MAX && next != NONE; c++) {
         const struct buyt_network_trip *t = &net->trips[next];
         if (!t->valid || sched_dep0(net, next) > now_ms + (int64_t)p->cfg.chain_horizon_s * 1000)
@@ -650,12 +688,16 @@ static void update_chain(struct buyt_predict *p, struct veh *v, int64_t now_ms, 
         if (si == NONE)
             break;
         struct slot *s = &p->slots[si];
-        int64_t dep = max64(max64(sched_dep0(net, next), now_ms),
-                            base + (int64_t)p->cfg.min_layover_s * 1000);
-        s->eta_ms[0] = dep;
-        s->src[0] = BUYT_PREDICT_SCHEDULE;
+        int64_t sched = max64(sched_dep0(net, next), now_ms);
+        int64_t ready = base + (int64_t)p->cfg.min_layover_s * 1000;
+        int64_t dep = max64(sched, ready);
+        /* The departure is as uncertain as the arrival before it only when that decides it. */
+        struct acc a = {0, (double)(dep - now_ms), ready > sched ? base_var : 0, INT64_MIN};
+        s->from = 0;
+        emit(p, s, 0, dep, &a, now_ms);
         v->slot[v->n_slot++] = si;
-        base = propagate(p, s, 0, dep, now_ms, 0, (double)(dep - now_ms));
+        base = propagate(p, s, 0, dep, now_ms, &a);
+        base_var = a.var_s2;
         next = t->next_in_block;
     }
 }
@@ -718,7 +760,7 @@ int buyt_predict_vehicle(struct buyt_predict *p, uint32_t vehicle, const char *l
             v->slot[0] = NONE;
             v->n_slot = 1;
         }
-        update_chain(p, v, time_ms, v->term_ms);
+        update_chain(p, v, time_ms, v->term_ms, 0);
         return 0;
     }
     uint32_t k = res->next_stop;
@@ -737,8 +779,9 @@ int buyt_predict_vehicle(struct buyt_predict *p, uint32_t vehicle, const char *l
             v->n_slot = 1;
         v->slot[0] = si;
     }
-    int64_t end = predict_current(p, v, &p->slots[v->slot[0]], time_ms);
-    update_chain(p, v, time_ms, end);
+    double end_var;
+    int64_t end = predict_current(p, v, &p->slots[v->slot[0]], time_ms, &end_var);
+    update_chain(p, v, time_ms, end, end_var);
     return 0;
 }
 

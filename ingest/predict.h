@@ -19,7 +19,13 @@
  *     prediction = (1 - gain) L + gain H, e <- s2 gain (s2 the cell's variance, e cached per
  *     segment, initially 100 s2): the anchor the blend is measured against (buyt-eval).
  * A segment or dwell without enough history uses the schedule's time for it, and each
- * predicted stop says which source dominated (BUYT_PREDICT_SCHEDULE / _LEARNED). A bus never
+ * predicted stop says which source dominated (BUYT_PREDICT_SCHEDULE / _LEARNED).
+ *
+ * Riders judge a prediction asymmetrically: a bus later than announced costs a wait, one
+ * earlier than announced is missed (TransitApp's tolerances: 30 s early / 90 s late at 0-3
+ * min). So the eta reported is the mean arrival moved early_z standard deviations earlier,
+ * the deviation summed along the way from the learned error variances of each estimate (the
+ * schedule's error is not known: it adds none). early_z = 0 reports the mean. A bus never
  * leaves a trip's first stop before its scheduled departure, nor a terminal before its arrival
  * there plus the minimum layover. Trips of the vehicle's block that have not started
  * (trip.next_in_block) are predicted from the predicted end of the current trip: "not started,
@@ -79,6 +85,8 @@ struct buyt_predict_config {
     int32_t chain_horizon_s; /* [5400] predict block trips starting within this of now */
     double at_stop_m;        /* [30] within this of a stop the bus is at it */
     double kalman_e0;        /* [100] initial error of the KALMAN filter, s^2 */
+    double early_z;          /* [1.0] report eta = mean - early_z x its learned standard
+                                deviation (0 .. 3; 0: the mean); see the top of this file */
 };
 
 struct buyt_predict; /* opaque */

@@ -108,11 +108,13 @@ static struct buyt_stopev_event ev(const struct buyt_network *net, uint32_t trip
                                       .dwell_s = (int32_t)((dep_ms - arr_ms) / 1000)};
 }
 
+/* A predictor reporting mean arrivals (early_z = 0), so that tests can check the model. */
 static struct buyt_predict *predictor(enum buyt_predict_model model)
 {
     struct buyt_predict_config c;
     buyt_predict_config_default(&c);
     c.model = model;
+    c.early_z = 0;
     struct buyt_predict *p;
     cr_assert_eq(buyt_predict_new(&c, &p), 0);
     return p;
@@ -370,6 +372,33 @@ Test(predict, blend_weights_last_vehicle_by_learned_error_variances)
     cr_assert_eq(buyt_predict_stat_put(p, &st), 0);
     cr_assert_eq(buyt_predict_vehicle(p, 0, "v", HMS(9, 5, 2), &r), 0);
     cr_assert_eq(eta(p, t, 1), HMS(9, 5, 2) + 148000);
+    buyt_predict_free(p);
+    buyt_network_free(s.net);
+}
+
+Test(predict, eta_is_moved_earlier_by_the_learned_spread_only)
+{
+    struct street s;
+    street_make(&s);
+    uint32_t t = trip_add(&s, "T1", true, 9 * 3600 + 5 * 60, NULL);
+    street_finish(&s);
+    struct buyt_predict *p;
+    cr_assert_eq(buyt_predict_new(NULL, &p), 0, "defaults: early_z = 1");
+    cr_assert_eq(buyt_predict_set_network(p, s.net), 0);
+    /* s0 -> s1 learned: 100 s, standard deviation 20 s; s1 -> s2: the schedule (60 s). */
+    struct buyt_predict_stat st = {.kind = BUYT_PREDICT_TRAVEL,
+                                   .from_stop = "s0",
+                                   .to_stop = "s1",
+                                   .band = 2,
+                                   .n = 50,
+                                   .mean_s = 100,
+                                   .var_s2 = 400};
+    cr_assert_eq(buyt_predict_stat_put(p, &st), 0);
+    struct buyt_matcher_result r = at(s.net, t, 0);
+    cr_assert_eq(buyt_predict_vehicle(p, 0, "v", HMS(9, 4, 0), &r), 0);
+    cr_assert_eq(eta(p, t, 0), HMS(9, 5, 0), "a departure is never moved before the schedule");
+    cr_assert_eq(eta(p, t, 1), HMS(9, 5, 0) + 100000 - 20000, "mean - 1 sigma");
+    cr_assert_eq(eta(p, t, 2), HMS(9, 5, 0) + 160000 - 20000, "the schedule adds no spread");
     buyt_predict_free(p);
     buyt_network_free(s.net);
 }

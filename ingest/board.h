@@ -133,8 +133,9 @@ uint32_t buyt_boards_tick(struct buyt_boards *b, const struct buyt_predict *p, i
 /** Counters. */
 struct buyt_board_counters {
     uint64_t ticks, built, published, publish_refused;
-    uint64_t stale_vehicles; /* arrivals shown schedule-only because their vehicle is silent */
-    uint64_t off_route;      /* ... because it is off route */
+    /* Arrivals built schedule-only because their vehicle is silent / off route (counted per
+     * board built: a ghost on 10 boards for a minute counts 600). */
+    uint64_t stale_vehicles, off_route;
 };
 void buyt_boards_counters(const struct buyt_boards *b, struct buyt_board_counters *out);
 

@@ -66,6 +66,7 @@ struct veh {
     int64_t chain_end_ms, chain_made_ms; /* the end of the trip the chain was computed from */
     uint32_t ev_trip, ev_k; /* the vehicle's last stop event, and its departure (0: unknown) */
     int64_t ev_dep_ms;
+    uint32_t left_trip, left_k; /* the last stop the detector saw the bus leave */
     char label[BUYT_PREDICT_LABEL];
 };
 
@@ -301,7 +302,7 @@ static void vehicle_clear(struct veh *v)
     memcpy(label, v->label, sizeof label);
     memset(v, 0, sizeof *v);
     memcpy(v->label, label, sizeof label);
-    v->trip = v->zone_k = v->term_trip = v->ev_trip = NONE;
+    v->trip = v->zone_k = v->term_trip = v->ev_trip = v->left_trip = NONE;
 }
 
 int buyt_predict_set_network(struct buyt_predict *p, const struct buyt_network *net)
@@ -623,6 +624,10 @@ static int64_t predict_current(struct buyt_predict *p, struct veh *v, struct slo
     const struct buyt_network_trip *t = &net->trips[s->trip];
     uint32_t dt = buyt_predict_daytype(t->day_start_ms);
     uint32_t n = t->n_stops, k = v->next_stop;
+    /* A stop whose zone (shrunk between close stops) the detector saw the bus leave is behind
+     * it, even while the bus is still within at_stop_m of it. */
+    if (v->left_trip == s->trip && v->left_k + 1 > k && v->left_k + 1 < n)
+        k = v->left_k + 1;
     struct acc a = {0, 0, 0, INT64_MIN};
     int64_t dep;
     s->from = k;
@@ -885,6 +890,10 @@ void buyt_predict_observe(struct buyt_predict *p, uint32_t vehicle,
     v->ev_trip = ev->trip;
     v->ev_k = k;
     v->ev_dep_ms = ev->gap ? 0 : ev->departure_ms;
+    if (ev->departure_ms) {
+        v->left_trip = ev->trip;
+        v->left_k = k;
+    }
     if (k + 1 == n && ev->arrival_ms) {
         v->term_trip = ev->trip;
         v->term_ms = ev->arrival_ms;

@@ -558,6 +558,28 @@ Test(predict, a_fix_updates_only_the_stops_ahead)
     buyt_network_free(s.net);
 }
 
+Test(predict, a_stop_the_detector_saw_left_stays_behind)
+{
+    struct street s;
+    street_make(&s);
+    uint32_t t = trip_add(&s, "T1", true, 8 * 3600, NULL);
+    street_finish(&s);
+    struct buyt_predict *p = predictor(BUYT_PREDICT_BLEND);
+    cr_assert_eq(buyt_predict_set_network(p, s.net), 0);
+    /* Stop zones shrink between close stops: the detector may see the bus leave stop 3 while
+     * it is still within the matcher's 30 m of it. */
+    struct buyt_stopev_event e = ev(s.net, t, 3, HMS(8, 3, 0), HMS(8, 3, 20));
+    buyt_predict_observe(p, 0, &e);
+    struct buyt_matcher_result r = at(s.net, t, stop_d(s.net, t, 3) + 20);
+    cr_assert_eq(r.next_stop, 3);
+    cr_assert_eq(buyt_predict_vehicle(p, 0, "v", HMS(8, 3, 21), &r), 0);
+    struct buyt_predict_arrival a;
+    cr_assert_eq(buyt_predict_get(p, t, 3, &a), BUYT_PREDICT_DEPARTED);
+    cr_assert_eq(eta(p, t, 4), HMS(8, 3, 21) + 57000, "380 of the 400 m to stop 4");
+    buyt_predict_free(p);
+    buyt_network_free(s.net);
+}
+
 Test(predict, off_route_keeps_the_last_prediction_flagged_and_no_trip_drops_it)
 {
     struct street s;

@@ -4,6 +4,7 @@
 #include "clock.h"
 #include "error.h"
 #include "log.h"
+#include "predict_store.h"
 #include "spool.h"
 #include "topics.h"
 
@@ -116,6 +117,19 @@ static int load_spool_progress(struct buyt_engine *e, char *err, size_t errlen)
     return 0;
 }
 
+int buyt_engine_predict_init(struct buyt_engine *e, char *err, size_t errlen)
+{
+    if (e->predict)
+        return 0;
+    struct buyt_board_config bc;
+    buyt_board_config_default(&bc);
+    if (buyt_predict_new(NULL, &e->predict) || buyt_boards_new(&bc, &e->boards)) {
+        snprintf(err, errlen, "out of memory for the predictor");
+        return BUYT_ENOMEM;
+    }
+    return 0;
+}
+
 int buyt_engine_init(struct buyt_engine *e, uv_loop_t *loop, const struct buyt_engine_config *cfg,
                      char *err, size_t errlen)
 {
@@ -148,6 +162,8 @@ int buyt_engine_init(struct buyt_engine *e, uv_loop_t *loop, const struct buyt_e
     if (!rc)
         rc = load_spool_progress(e, err, errlen);
     buyt_stopev_config_default(&e->stopev_cfg);
+    if (!rc)
+        rc = buyt_engine_predict_init(e, err, errlen);
     if (!rc) {
         PGconn *c = PQconnectdb(cfg->conninfo);
         struct buyt_network *net = NULL;
@@ -157,6 +173,12 @@ int buyt_engine_init(struct buyt_engine *e, uv_loop_t *loop, const struct buyt_e
             rc = BUYT_EDB;
         } else {
             rc = buyt_netload(c, buyt_wall_ms(), -1, 1, &net, &info, err, errlen);
+            size_t n = 0;
+            if (!rc && buyt_predict_store_load(c, e->predict, &n, err, errlen))
+                BUYT_WARN("engine", "msg=\"learned statistics not loaded; starting from the"
+                          " schedule\" err=\"%s\"", err);
+            else if (!rc)
+                BUYT_INFO("engine", "msg=\"learned statistics loaded\" cells=%zu", n);
         }
         PQfinish(c);
         if (!rc)
@@ -273,6 +295,87 @@ static void on_committed(void *ud, const struct buyt_pgwriter_done *d)
     }
 }
 
+static bool publish_board(void *ctx, const char *stop_id, const uint8_t *payload, size_t len)
+{
+    struct buyt_engine *e = ctx;
+    char topic[BUYT_TOPIC_MAX];
+    if (!e->mqtt || buyt_topic_format(topic, sizeof topic, BUYT_TOPIC_BOARD, e->cfg.agency,
+                                      stop_id))
+        return false;
+    if (buyt_mqtt_publish(e->mqtt, topic, payload, len, 1, true, NULL))
+        return false; /* not connected: offered again at the next tick */
+    e->stats.boards_published++;
+    return true;
+}
+
+static void on_board_timer(uv_timer_t *t)
+{
+    struct buyt_engine *e = t->data;
+    if (e->boards && e->net && e->mqtt && buyt_mqtt_connected(e->mqtt))
+        buyt_boards_tick(e->boards, e->predict, buyt_wall_ms(), publish_board, e);
+}
+
+struct stats_save {
+    uv_work_t req;
+    struct buyt_engine *e;
+    char *conninfo;
+    struct buyt_predict_stats *snap;
+    int rc;
+    char err[256];
+};
+
+static void stats_save_work(uv_work_t *req)
+{
+    struct stats_save *w = req->data;
+    PGconn *c = PQconnectdb(w->conninfo);
+    w->rc = PQstatus(c) == CONNECTION_OK
+                ? buyt_predict_store_save(c, w->snap, w->err, sizeof w->err)
+                : BUYT_EDB;
+    PQfinish(c);
+}
+
+static void stats_save_done(uv_work_t *req, int status)
+{
+    struct stats_save *w = req->data;
+    w->e->stats_saving = false;
+    if (status || w->rc) {
+        w->e->stats.stats_save_failures++;
+        BUYT_WARN("engine", "msg=\"saving learned statistics failed; retried later\" err=\"%s\"",
+                  w->err);
+    } else {
+        w->e->stats.stats_saves++;
+    }
+    buyt_predict_stats_free(w->snap);
+    free(w->conninfo);
+    free(w);
+}
+
+/* Saves the learned statistics that changed, on the threadpool (a restart keeps them). */
+static void save_stats(struct buyt_engine *e)
+{
+    if (e->stats_saving || !e->predict || !e->cfg.conninfo)
+        return;
+    struct stats_save *w = calloc(1, sizeof *w);
+    if (!w || !(w->conninfo = strdup(e->cfg.conninfo)) ||
+        buyt_predict_stats_snapshot(e->predict, false, &w->snap)) {
+        if (w)
+            free(w->conninfo);
+        free(w);
+        return;
+    }
+    w->e = e;
+    w->req.data = w;
+    if (uv_queue_work(e->loop, &w->req, stats_save_work, stats_save_done)) {
+        buyt_predict_stats_free(w->snap);
+        free(w->conninfo);
+        free(w);
+        return;
+    }
+    e->stats_saving = true;
+}
+
+static void on_stats_timer(uv_timer_t *t) { save_stats(t->data); }
+
 static void on_flush_timer(uv_timer_t *t)
 {
     struct buyt_engine *e = t->data;
@@ -366,6 +469,10 @@ void buyt_engine_set_network(struct buyt_engine *e, struct buyt_network *net,
     buyt_network_free(e->net);
     e->net = net;
     e->matcher = m;
+    if (e->predict) {
+        buyt_predict_set_network(e->predict, net);
+        buyt_boards_set_network(e->boards, net);
+    }
     if (info)
         e->net_info = *info;
     e->stats.network_loads++;
@@ -485,6 +592,8 @@ static void on_stop_event(void *arg, const struct buyt_stopev_event *ev)
         .passed = ev->passed,
     };
     buyt_batch_add_stop_event(&c->e->batch, &row);
+    if (c->e->predict)
+        buyt_predict_observe(c->e->predict, c->v->index, ev);
     c->e->stats.stop_events++;
     c->e->stats.stop_events_passed += ev->passed;
 }
@@ -509,6 +618,8 @@ static void match_fix(struct buyt_engine *e, struct buyt_vehicle *v, const Buyt_
     if (res->trip == BUYT_NETWORK_NONE) {
         e->stats.fixes_unmatched++;
         v->off_route = res->off_route;
+        if (e->predict)
+            buyt_predict_vehicle(e->predict, v->index, v->id, (int64_t)r->time_ms, res);
         return;
     }
     e->stats.fixes_matched++;
@@ -523,6 +634,9 @@ static void match_fix(struct buyt_engine *e, struct buyt_vehicle *v, const Buyt_
     v->next_stop = res->next_stop;
     struct stopev_ctx c = {e, v};
     buyt_stopev_feed(e->net, &e->stopev_cfg, &v->sv, res, on_stop_event, &c);
+    /* After the stop events, so what they taught is used for this very prediction. */
+    if (e->predict)
+        buyt_predict_vehicle(e->predict, v->index, v->id, (int64_t)r->time_ms, res);
 }
 
 static void driver_event(struct buyt_engine *e, struct buyt_vehicle *v,
@@ -537,6 +651,8 @@ static void driver_event(struct buyt_engine *e, struct buyt_vehicle *v,
         v->signin_trip[0] = v->signin_route[0] = v->signin_run[0] = '\0';
         if (e->matcher)
             buyt_matcher_unassign(e->matcher, &v->mv);
+        if (e->predict)
+            buyt_predict_vehicle_drop(e->predict, v->index);
     }
 }
 
@@ -775,6 +891,12 @@ int buyt_engine_start(struct buyt_engine *e)
     uv_timer_init(e->loop, &e->net_timer);
     e->net_timer.data = e;
     uv_timer_start(&e->net_timer, on_net_timer, 60000, 60000);
+    uv_timer_init(e->loop, &e->board_timer);
+    e->board_timer.data = e;
+    uv_timer_start(&e->board_timer, on_board_timer, 1000, 1000);
+    uv_timer_init(e->loop, &e->stats_timer);
+    e->stats_timer.data = e;
+    uv_timer_start(&e->stats_timer, on_stats_timer, 300000, 300000);
     if (e->cfg.mqtt_url) {
         struct buyt_mqtt_opts mo = {.url = e->cfg.mqtt_url, .client_id = e->client_id,
                                     .clean_session = false, .max_inflight = 1000};
@@ -835,6 +957,8 @@ static void finish_stop(struct buyt_engine *e)
     e->writer = NULL;
     uv_close((uv_handle_t *)&e->flush_timer, on_handle_closed);
     uv_close((uv_handle_t *)&e->net_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&e->board_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&e->stats_timer, on_handle_closed);
     uv_close((uv_handle_t *)&e->drain_timer, on_handle_closed);
 }
 
@@ -847,6 +971,9 @@ void buyt_engine_stop(struct buyt_engine *e, void (*stopped)(void *arg), void *a
     e->stopped_arg = arg;
     uv_timer_stop(&e->flush_timer);
     uv_timer_stop(&e->net_timer);
+    uv_timer_stop(&e->board_timer);
+    uv_timer_stop(&e->stats_timer);
+    save_stats(e); /* a last save; the loop runs it to completion before exiting */
     if (e->mqtt)
         buyt_mqtt_close(e->mqtt, on_mqtt_closed, e);
     else
@@ -855,6 +982,10 @@ void buyt_engine_stop(struct buyt_engine *e, void (*stopped)(void *arg), void *a
 
 void buyt_engine_close(struct buyt_engine *e)
 {
+    buyt_boards_free(e->boards);
+    buyt_predict_free(e->predict);
+    e->boards = NULL;
+    e->predict = NULL;
     buyt_matcher_free(e->matcher);
     buyt_network_free(e->net);
     e->matcher = NULL;

@@ -11,6 +11,7 @@
 #define BUYT_ENGINE_H
 
 #include "batch.h"
+#include "board.h"
 #include "contract.h"
 #include "matcher.h"
 #include "netload.h"
@@ -18,6 +19,7 @@
 #include "stopev.h"
 #include "mqtt.h"
 #include "pgwriter.h"
+#include "predict.h"
 #include "vehicles.h"
 
 #include <stdbool.h>
@@ -54,6 +56,7 @@ struct buyt_ingest_stats {
     uint64_t fixes_matched, fixes_unmatched, fixes_late, fixes_refused; /* matcher outcomes */
     uint64_t assignments, stop_events, stop_events_passed, off_route_fixes;
     uint64_t network_loads, network_load_failures;
+    uint64_t boards_published, stats_saves, stats_save_failures;
 };
 
 struct buyt_engine {
@@ -81,6 +84,11 @@ struct buyt_engine {
     struct buyt_matcher_result mres; /* scratch: one result at a time (512 B of points) */
     bool net_loading;             /* a reload runs on the threadpool */
     bool unknown_seen;            /* an unregistered vehicle sent data since the last reload */
+    struct buyt_predict *predict; /* arrival predictions (predict.h) */
+    struct buyt_boards *boards;   /* LED stop boards (board.h), published retained */
+    uv_timer_t board_timer;       /* 1 s: boards due under the publishing rule */
+    uv_timer_t stats_timer;       /* 5 min: learned statistics saved on the threadpool */
+    bool stats_saving;
     uint64_t vehicles_loaded_at;  /* uv_now() of the last registry load */
     uv_timer_t net_timer;         /* daily refresh check */
     uint8_t *scratch;             /* packed bad records for `rejects` */
@@ -92,6 +100,10 @@ struct buyt_engine {
  *  twice after a crash. Returns 0 or a negative code with a reason in err. */
 int buyt_engine_init(struct buyt_engine *e, uv_loop_t *loop, const struct buyt_engine_config *cfg,
                      char *err, size_t errlen);
+
+/** Creates the predictor and the boards (done by init; public for offline use and tests).
+ *  Returns 0 or BUYT_ENOMEM. */
+int buyt_engine_predict_init(struct buyt_engine *e, char *err, size_t errlen);
 
 /** Starts the writer thread, the flush timer and (with an mqtt_url) the broker session. */
 int buyt_engine_start(struct buyt_engine *e);

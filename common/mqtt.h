@@ -87,7 +87,9 @@ struct buyt_mqtt_stats {
 void buyt_mqtt_stats(const struct buyt_mqtt *m, struct buyt_mqtt_stats *out);
 
 /** Disconnects cleanly (no will), closes all handles and frees `m` once they are closed;
- *  `done` (may be NULL) runs then. Safe to call from a callback of this client. */
+ *  `done` (may be NULL) runs then. Must NOT be called from inside this client's callbacks
+ *  (on_message, on_connect...): libmosquitto holds its callback lock there and the flush would
+ *  deadlock; close from a timer or another handle's callback instead. */
 void buyt_mqtt_close(struct buyt_mqtt *m, void (*done)(void *arg), void *arg);
 
 #endif

@@ -109,8 +109,10 @@ if "$bin/buyt-sim" --help 2>/dev/null | grep -q -- --skip-blocks; then
 fi
 
 printf '\nbuyt demo is running.\n'
-printf '  dashboard   http://127.0.0.1:8080/\n'
 printf '  API         curl -s http://127.0.0.1:8080/api/v1/vehicles | head -c 600\n'
+printf '              (the operators'"'"' dashboard page is not built yet: docs/openapi.yaml lists the API)\n'
+printf '  a stop sign %s/buyt-sign --mqtt %s --agency hn --stop STOP_ID\n' "$bin" "$BUYT_MQTT_SIGN_URL"
+printf '  health      curl -s http://127.0.0.1:8080/healthz\n'
 printf '  metrics     curl -s http://127.0.0.1:8080/metrics | grep ^buyt_ | head\n'
 printf '  engine log  tail -f %s\n' "$run/ingest.log"
 printf '  PostgreSQL  psql "%s"\n' "$BUYT_PG"

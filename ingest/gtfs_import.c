@@ -305,7 +305,8 @@ static void copy_context(const char *ctx, long *line, int *col)
         return;
     *line = strtol(p + 7, NULL, 10);
     const char *q = strstr(p, ", column c");
-    if (q && q < strchr(p, ':'))
+    const char *colon = strchr(p, ':');
+    if (q && colon && q < colon)
         *col = (int)strtol(q + 10, NULL, 10);
 }
 
@@ -1017,7 +1018,7 @@ static int write_feed_row(struct imp *im, long t0)
                    c->calendar,     c->calendar_dates, c->frequencies, now_ms() - t0};
     enum { NN = sizeof nums / sizeof nums[0] };
     char txt[NN][24];
-    const char *p[7 + NN];
+    const char *p[6 + NN];
     char ver[16];
     snprintf(ver, sizeof ver, "%d", im->res.version);
     p[0] = ver;

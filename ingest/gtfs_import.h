@@ -2,10 +2,11 @@
  * sql/migrations/0002_gtfs.sql, replacing the previous feed in one transaction, and reads
  * back a summary. Synchronous libpq: a batch tool, never called from the engine's loop.
  *
- * PostgreSQL parses the CSV (COPY ... FORMAT csv into temporary text tables named by each
- * file's header), then typed INSERT ... SELECT statements convert; every value and reference
- * is checked first, so a bad feed is refused with "file:line: column name: reason" and the
- * database is left exactly as it was. */
+ * PostgreSQL parses the CSV (COPY ... FORMAT csv into temporary text tables, columns mapped
+ * by each file's header), typed INSERT ... SELECT statements convert into temporary typed
+ * tables, and every value and reference is checked there before the gtfs_* tables are
+ * touched, so a bad feed is refused with "file:line: column name: reason" and the database
+ * is left exactly as it was. docs/GTFS.md has the details. */
 #ifndef BUYT_GTFS_IMPORT_H
 #define BUYT_GTFS_IMPORT_H
 

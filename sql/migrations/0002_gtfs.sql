@@ -13,8 +13,9 @@
 --     COLLATE "C": byte-wise comparison, no linguistic order to pay for in every btree.
 -- No foreign keys: the importer checks every reference (with the file and line of a dangling
 -- one) before it commits, and a per-row FK check would slow the bulk insert.
--- A re-import replaces all rows in one transaction (DELETE + INSERT, so readers keep seeing
--- the previous feed until the commit and are never blocked).
+-- A re-import replaces the feed in one transaction with row changes only (DELETE gone keys,
+-- UPDATE changed rows, INSERT new keys; never TRUNCATE), so readers keep seeing the previous
+-- feed until the commit and are never blocked.
 
 -- One row per successful import; the highest version is the feed in the tables below.
 CREATE TABLE gtfs_feed (

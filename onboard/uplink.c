@@ -22,6 +22,9 @@ struct buyt_uplink {
     size_t msg_cap;
     int inflight[BUYT_UPLINK_MAX_INFLIGHT]; /* mids awaiting PUBACK */
     unsigned n_inflight;
+    uint64_t live_floor; /* records up to this seq are backlog (drain), not live */
+    bool synced_once;
+    int64_t last_sync_ms; /* uv_now() of the last sync by the timer */
     uv_timer_t sync_timer, drain_timer;
     bool closing;
     int pending;
@@ -130,8 +133,19 @@ static void publish_live(struct buyt_uplink *u)
         read_failed(u, rc);
         return;
     }
-    if (u->batch.n == 0)
+    /* After a (re)connect every unacknowledged record is "unsent": read_live would return the
+     * newest backlog records. Those belong to the drain (oldest first); live is what came
+     * after the connect. The batch is one run of seqs, so drop its head. */
+    struct buyt_journal_batch *b = &u->batch;
+    size_t skip = 0;
+    while (skip < b->n && b->recs[skip].seq <= u->live_floor)
+        skip++;
+    if (skip == b->n)
         return;
+    if (skip) {
+        memmove(b->recs, b->recs + skip, (b->n - skip) * sizeof *b->recs);
+        b->n -= skip;
+    }
     if (u->n_inflight >= BUYT_UPLINK_MAX_INFLIGHT) {
         u->stats.deferred++; /* the drain sends it when the broker catches up */
         return;
@@ -154,15 +168,21 @@ static void drain(struct buyt_uplink *u)
 
 static void on_sync(uv_timer_t *t);
 
-/* Arms the sync timer for the oldest unsynced append (INTERVAL policy). */
+/* Arms the sync timer (INTERVAL policy): syncs at once unless the timer synced less than half
+ * an interval ago, then at that point. So a lone record (1 Hz reports with a 1 s interval) is
+ * synced and published at once whatever the phase of the reports, a burst costs at most two
+ * fsyncs per interval, and the loss window stays within one interval (the journal also syncs
+ * in append past it). */
 static void arm_sync(struct buyt_uplink *u)
 {
     if (u->closing || !u->cfg.fsync_interval_ms || uv_is_active((uv_handle_t *)&u->sync_timer))
         return;
-    int64_t since = buyt_journal_dirty_since_ms(u->j);
-    if (!since)
+    if (!buyt_journal_dirty_since_ms(u->j))
         return;
-    int64_t delay = since + (int64_t)u->cfg.fsync_interval_ms - (int64_t)uv_now(u->loop);
+    int64_t now = (int64_t)uv_now(u->loop);
+    int64_t delay = 0;
+    if (u->synced_once)
+        delay = u->last_sync_ms + (int64_t)u->cfg.fsync_interval_ms / 2 - now;
     if (delay < 0)
         delay = 0;
     if (delay > (int64_t)u->cfg.fsync_interval_ms)
@@ -174,14 +194,13 @@ static void on_sync(uv_timer_t *t)
 {
     struct buyt_uplink *u = t->data;
     int rc = buyt_journal_sync(u->j);
+    u->synced_once = true;
+    u->last_sync_ms = (int64_t)uv_now(u->loop);
     if (rc)
         BUYT_ERROR("uplink", "msg=\"journal sync failed\" err=\"%s\"", buyt_strerror(rc));
     publish_live(u);
     drain(u);
-    if (buyt_journal_dirty_since_ms(u->j)) {
-        /* Failed, or appended meanwhile by a callback: try again one interval later. */
-        uv_timer_start(&u->sync_timer, on_sync, u->cfg.fsync_interval_ms, 0);
-    }
+    arm_sync(u); /* failed, or appended meanwhile by a callback: one interval later */
 }
 
 static void on_drain(uv_timer_t *t)
@@ -203,6 +222,9 @@ void buyt_uplink_connected(struct buyt_uplink *u)
     if (u->closing)
         return;
     buyt_journal_rewind(u->j);
+    struct buyt_journal_stats st;
+    buyt_journal_stats(u->j, &st);
+    u->live_floor = st.last_seq;
     u->n_inflight = 0; /* the library re-sends those itself; their PUBACKs are ignored */
     if (!uv_is_active((uv_handle_t *)&u->drain_timer))
         uv_timer_start(&u->drain_timer, on_drain, DRAIN_PERIOD_MS, DRAIN_PERIOD_MS);

@@ -1,16 +1,17 @@
 /* Store-and-forward uplink: journal -> Telemetry messages -> MQTT, following the agent loop
  * documented in journal.h.
  *
- *   - live:   after each append (and each journal sync) the newest unsent durable records go
- *             out at once, as one Telemetry;
+ *   - live:   after each append (and each journal sync) the newest unsent durable records
+ *             made since the last connect go out at once, as one Telemetry;
  *   - drain:  the backlog (never sent, or unacknowledged for resend_after_ms) goes oldest first,
  *             in batches of at most batch_max_records / batch_max_bytes, with at most
  *             BUYT_UPLINK_DRAIN_WINDOW batch messages awaiting their PUBACK, so live records
  *             are never queued behind a long replay; runs after a live publish, on every
  *             PUBACK, and from a 1 s timer (resends);
- *   - sync:   under the INTERVAL fsync policy a timer fsyncs the journal at most
- *             fsync_interval_ms after the oldest unsynced append, then publishes what became
- *             durable (a record is never published before it is durable: journal.h);
+ *   - sync:   under the INTERVAL fsync policy a timer fsyncs the journal after an append at
+ *             once, or half an interval after its previous sync (a lone 1 Hz record is synced
+ *             at once; a burst costs at most two fsyncs per interval), then publishes what
+ *             became durable (a record is never published before it is durable: journal.h);
  *   - acks:   the engine's Ack trims the journal;
  *   - every Telemetry carries the journal's dropped_through_seq.
  * Messages in flight are bounded (BUYT_UPLINK_MAX_INFLIGHT): a live record refused for that

@@ -518,6 +518,7 @@ struct kit_rec {
     size_t len;
     uint32_t copies;
     uint64_t boot_id;    /* of the first message that carried it */
+    size_t first_msg;    /* index in kit_sub.msgs of that message: arrival order */
     Buyt__V1__Record *r; /* first copy, decoded (owned) */
 };
 
@@ -579,6 +580,7 @@ static void kit_store_record(struct kit_sub *s, Buyt__V1__Record *r, uint64_t bo
         k->bytes = b;
         k->len = len;
         k->boot_id = boot_id;
+        k->first_msg = s->n_msgs - 1;
         k->r = buyt__v1__record__unpack(NULL, len, b);
     } else {
         if (len != k->len || memcmp(b, k->bytes, len))

@@ -484,7 +484,10 @@ static int pick_terminals(struct gen *g)
     buyt_rng_init(&r, g->seed, T_TERM, 0);
     /* The first terminal is central (Bờ Hồ-like); the rest by farthest-point sampling, with
      * a pull towards the middle so not every terminal sits on the city's edge. */
-    g->terminals[0] = nearest_node(g, buyt_rng_range(&r, -800, 800), buyt_rng_range(&r, -800, 800));
+    /* one draw per statement: argument evaluation order is unspecified in C */
+    double cx = buyt_rng_range(&r, -800, 800);
+    double cy = buyt_rng_range(&r, -800, 800);
+    g->terminals[0] = nearest_node(g, cx, cy);
     for (int v = 0; v < g->n_nodes; v++)
         dmin[v] = INFINITY;
     for (int t = 1; t <= want; t++) {

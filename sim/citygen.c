@@ -276,8 +276,8 @@ static int build_grid(struct gen *g)
         e->np = n + 1;
         double s = 0, lx = a->x, ly = a->y;
         /* and a gentle meander: streets are never ruler-straight */
-        double amp = 3 + 7 * buyt_rng_hash01(g->seed, T_EDGE, (uint64_t)k, 3);
-        int waves = 1 + (int)(3 * buyt_rng_hash01(g->seed, T_EDGE, (uint64_t)k, 4));
+        double amp = 5 + 9 * buyt_rng_hash01(g->seed, T_EDGE, (uint64_t)k, 3);
+        int waves = 1 + (int)(4 * buyt_rng_hash01(g->seed, T_EDGE, (uint64_t)k, 4));
         for (int i = 0; i <= n; i++) {
             double t = (double)i / n, u = 1 - t;
             double m = amp * sin(M_PI * waves * t) / (chord > 0 ? chord : 1);

@@ -276,8 +276,8 @@ static int build_grid(struct gen *g)
         e->np = n + 1;
         double s = 0, lx = a->x, ly = a->y;
         /* and a gentle meander: streets are never ruler-straight */
-        double amp = 3 + 7 * buyt_rng_hash01(g->seed, T_EDGE, (uint64_t)k, 3);
-        int waves = 1 + (int)(3 * buyt_rng_hash01(g->seed, T_EDGE, (uint64_t)k, 4));
+        double amp = 5 + 9 * buyt_rng_hash01(g->seed, T_EDGE, (uint64_t)k, 3);
+        int waves = 1 + (int)(4 * buyt_rng_hash01(g->seed, T_EDGE, (uint64_t)k, 4));
         for (int i = 0; i <= n; i++) {
             double t = (double)i / n, u = 1 - t;
             double m = amp * sin(M_PI * waves * t) / (chord > 0 ? chord : 1);
@@ -484,7 +484,10 @@ static int pick_terminals(struct gen *g)
     buyt_rng_init(&r, g->seed, T_TERM, 0);
     /* The first terminal is central (Bờ Hồ-like); the rest by farthest-point sampling, with
      * a pull towards the middle so not every terminal sits on the city's edge. */
-    g->terminals[0] = nearest_node(g, buyt_rng_range(&r, -800, 800), buyt_rng_range(&r, -800, 800));
+    /* one draw per statement: argument evaluation order is unspecified in C */
+    double cx = buyt_rng_range(&r, -800, 800);
+    double cy = buyt_rng_range(&r, -800, 800);
+    g->terminals[0] = nearest_node(g, cx, cy);
     for (int v = 0; v < g->n_nodes; v++)
         dmin[v] = INFINITY;
     for (int t = 1; t <= want; t++) {

@@ -238,9 +238,10 @@ static void set_trip(struct buyt_fleet *f, struct veh *v, int k, double s, int n
     if (f->cfg.faults && len > 3000 && buyt_rng_uniform(&v->rng) < f->cfg.detour_prob) {
         v->det_s0 = fmax(s + 300, len * buyt_rng_range(&v->rng, 0.2, 0.6));
         v->det_s1 = fmin(v->det_s0 + buyt_rng_range(&v->rng, 500, 1500), len - 400);
-        if (v->det_s1 > v->det_s0 + 300)
-            v->det_off = (buyt_rng_uniform(&v->rng) < 0.5 ? -1 : 1) *
-                         buyt_rng_range(&v->rng, 120, 250);
+        if (v->det_s1 > v->det_s0 + 300) {
+            double side = buyt_rng_uniform(&v->rng) < 0.5 ? -1 : 1;
+            v->det_off = side * buyt_rng_range(&v->rng, 120, 250);
+        }
     }
     plan_light(v, s);
     plan_jam(f, v, s, t);
@@ -774,8 +775,10 @@ int buyt_fleet_new(const struct buyt_simnet *net, const struct buyt_fleet_config
                 continue;
             const struct buyt_net_stop *s =
                 &net->stops[p->stops[1 + buyt_rng_below(&zr, (uint32_t)p->n_stops - 2)]];
-            struct zone z = {s->x_m + buyt_rng_range(&zr, -100, 100),
-                             s->y_m + buyt_rng_range(&zr, -100, 100), buyt_rng_range(&zr, 250, 500)};
+            struct zone z; /* one draw per statement: initializer order is unspecified */
+            z.x = s->x_m + buyt_rng_range(&zr, -100, 100);
+            z.y = s->y_m + buyt_rng_range(&zr, -100, 100);
+            z.r = buyt_rng_range(&zr, 250, 500);
             bool near_terminal = false;
             for (int k = 0; k < net->n_patterns && !near_terminal; k++) {
                 const struct buyt_net_pattern *q = &net->patterns[k];

@@ -69,6 +69,9 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     size_t l = strlen(err);
     while (l && (err[l - 1] == '\n' || err[l - 1] == ' '))
         err[--l] = 0;
+    for (char *p = err; *p; p++) /* libpq messages span lines: keep the reason on one */
+        if (*p == '\n' || *p == '\t')
+            *p = ' ';
 }
 
 /* Runs COPY (sql) TO STDOUT (FORMAT csv) and calls row() for each row. */

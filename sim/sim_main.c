@@ -67,7 +67,7 @@ static const char usage[] =
     "  --connections K       direct mode: MQTT connections (default 1)\n"
     "  --fleet-key HEX       card id key (default: a fixed demo key)\n"
     "  --stats-interval S    progress line every S wall seconds on stderr (default 10; 0 off)\n"
-    "  --workdir DIR         agents mode: configs, journals, logs (default ./buyt-sim-work)\n"
+    "  --workdir DIR         agents mode: configs, journals, logs (default var/buyt-sim)\n"
     "  --accounts-file FILE  agents mode: NAME:PASSWORD lines, one broker account per vehicle\n"
     "  --onboard PATH        agents mode: the agent binary (default: buyt-onboard next to\n"
     "                        buyt-sim)\n"
@@ -163,7 +163,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
     o->connections = 1;
     o->stats_s = 10;
     o->fleet_key = DEMO_FLEET_KEY;
-    o->workdir = "buyt-sim-work";
+    o->workdir = "var/buyt-sim";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {

@@ -90,7 +90,7 @@ struct buyt_agent {
     uint8_t rec_buf[2048];
 
     /* shutdown */
-    bool started, stopping, mqtt_closing;
+    bool stopping, mqtt_closing;
     uint64_t stop_started_ms;
     int pending;
     int status_mid;
@@ -822,7 +822,6 @@ int buyt_agent_start(struct buyt_agent *a)
               BUYT_ONBOARD_VERSION, a->cfg.agency, a->cfg.vehicle_id, a->boot_id, js.records,
               js.last_seq, js.acked_seq, js.dropped, js.torn, buyt_drivers_count(a->drivers),
               a->n_readers);
-    a->started = true;
     buyt_serial_start(a->gps);
     for (unsigned i = 0; i < a->n_readers; i++)
         buyt_serial_start(a->readers[i].serial);
@@ -858,9 +857,11 @@ void buyt_agent_stop(struct buyt_agent *a, void (*done)(void *arg), void *arg)
     struct buyt_journal_stats js;
     buyt_journal_stats(a->journal, &js);
     BUYT_INFO(MOD,
-              "msg=stopping records=%" PRIu64 " journal_records=%" PRIu64 " last_seq=%" PRIu64
+              "msg=stopping records=%" PRIu64 " refused=%" PRIu64 " append_failed=%" PRIu64
+              " undated_epochs=%" PRIu64 " journal_records=%" PRIu64 " last_seq=%" PRIu64
               " sync=\"%s\"",
-              a->records, js.records, js.last_seq, rc ? buyt_strerror(rc) : "ok");
+              a->records, a->refused, a->append_failed, a->undated_epochs, js.records, js.last_seq,
+              rc ? buyt_strerror(rc) : "ok");
     /* The OFFLINE status is published by hand: a clean DISCONNECT makes the broker drop the
      * will, and a retained ONLINE would otherwise outlive the agent. */
     a->pending++; /* held until finish_mqtt */

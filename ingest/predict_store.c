@@ -151,6 +151,25 @@ int buyt_predict_store_load(PGconn *c, struct buyt_predict *p, size_t *loaded, c
     return rc;
 }
 
+/* One transaction: a temporary table (ON COMMIT DROP), COPY of `b` into it, then the insert
+ * that moves the rows into place; rolled back on any failure. */
+static int staged_insert(PGconn *c, const char *create_sql, const char *copy_sql,
+                         const struct buf *b, const char *insert_sql, char *err, size_t errlen)
+{
+    int rc = exec_ok(c, "BEGIN", err, errlen);
+    if (!rc)
+        rc = exec_ok(c, create_sql, err, errlen);
+    if (!rc)
+        rc = copy_in(c, copy_sql, b, err, errlen);
+    if (!rc)
+        rc = exec_ok(c, insert_sql, err, errlen);
+    if (!rc)
+        rc = exec_ok(c, "COMMIT", err, errlen);
+    else
+        PQclear(PQexec(c, "ROLLBACK"));
+    return rc;
+}
+
 int buyt_predict_store_save(PGconn *c, const struct buyt_predict_stats *s, char *err, size_t errlen)
 {
     if (!s->n)
@@ -171,30 +190,21 @@ int buyt_predict_store_save(PGconn *c, const struct buyt_predict_stats *s, char 
         snprintf(err, errlen, "saving segment_stats: out of memory");
         return BUYT_ENOMEM;
     }
-    int rc = exec_ok(c, "BEGIN", err, errlen);
-    if (!rc)
-        rc = exec_ok(c,
-                     "CREATE TEMP TABLE segment_stats_in (kind smallint, from_stop text,"
-                     " to_stop text, band smallint, day_type smallint, n integer, mean_s real,"
-                     " var_s2 real, n_last integer, var_last_s2 real, cov_s2 real,"
-                     " updated_ms bigint) ON COMMIT DROP",
-                     err, errlen);
-    if (!rc)
-        rc = copy_in(c, "COPY segment_stats_in FROM STDIN", &b, err, errlen);
-    if (!rc)
-        rc = exec_ok(c,
-                     "INSERT INTO segment_stats SELECT kind, from_stop, to_stop, band, day_type,"
-                     " n, mean_s, var_s2, n_last, var_last_s2, cov_s2,"
-                     " to_timestamp(updated_ms / 1000.0) FROM segment_stats_in"
-                     " ON CONFLICT (kind, from_stop, to_stop, band, day_type) DO UPDATE SET"
-                     " n = EXCLUDED.n, mean_s = EXCLUDED.mean_s, var_s2 = EXCLUDED.var_s2,"
-                     " n_last = EXCLUDED.n_last, var_last_s2 = EXCLUDED.var_last_s2,"
-                     " cov_s2 = EXCLUDED.cov_s2, updated_at = EXCLUDED.updated_at",
-                     err, errlen);
-    if (!rc)
-        rc = exec_ok(c, "COMMIT", err, errlen);
-    else
-        PQclear(PQexec(c, "ROLLBACK"));
+    int rc =
+        staged_insert(c,
+                      "CREATE TEMP TABLE segment_stats_in (kind smallint, from_stop text,"
+                      " to_stop text, band smallint, day_type smallint, n integer, mean_s real,"
+                      " var_s2 real, n_last integer, var_last_s2 real, cov_s2 real,"
+                      " updated_ms bigint) ON COMMIT DROP",
+                      "COPY segment_stats_in FROM STDIN", &b,
+                      "INSERT INTO segment_stats SELECT kind, from_stop, to_stop, band, day_type,"
+                      " n, mean_s, var_s2, n_last, var_last_s2, cov_s2,"
+                      " to_timestamp(updated_ms / 1000.0) FROM segment_stats_in"
+                      " ON CONFLICT (kind, from_stop, to_stop, band, day_type) DO UPDATE SET"
+                      " n = EXCLUDED.n, mean_s = EXCLUDED.mean_s, var_s2 = EXCLUDED.var_s2,"
+                      " n_last = EXCLUDED.n_last, var_last_s2 = EXCLUDED.var_last_s2,"
+                      " cov_s2 = EXCLUDED.cov_s2, updated_at = EXCLUDED.updated_at",
+                      err, errlen);
     free(b.p);
     return rc;
 }
@@ -223,30 +233,21 @@ int buyt_predict_store_samples(PGconn *c, const struct buyt_predict_sample *s, s
         snprintf(err, errlen, "saving predictions: out of memory");
         return BUYT_ENOMEM;
     }
-    int rc = exec_ok(c, "BEGIN", err, errlen);
-    if (!rc)
-        rc = exec_ok(c,
-                     "CREATE TEMP TABLE predictions_in (made double precision, day integer,"
-                     " trip_id text, stop_sequence integer, stop_id text, vehicle_id text,"
-                     " predicted double precision, scheduled double precision,"
-                     " horizon_s integer, departure boolean, source smallint, started boolean)"
-                     " ON COMMIT DROP",
-                     err, errlen);
-    if (!rc)
-        rc = copy_in(c, "COPY predictions_in FROM STDIN", &b, err, errlen);
-    if (!rc)
-        rc = exec_ok(c,
-                     "INSERT INTO predictions (made_at, service_date, trip_id, stop_sequence,"
-                     " stop_id, vehicle_id, predicted, scheduled, horizon_s, departure, source,"
-                     " started) SELECT to_timestamp(made), date '1970-01-01' + day, trip_id,"
-                     " stop_sequence, stop_id, vehicle_id, to_timestamp(predicted),"
-                     " to_timestamp(scheduled), horizon_s, departure, source, started"
-                     " FROM predictions_in",
-                     err, errlen);
-    if (!rc)
-        rc = exec_ok(c, "COMMIT", err, errlen);
-    else
-        PQclear(PQexec(c, "ROLLBACK"));
+    int rc =
+        staged_insert(c,
+                      "CREATE TEMP TABLE predictions_in (made double precision, day integer,"
+                      " trip_id text, stop_sequence integer, stop_id text, vehicle_id text,"
+                      " predicted double precision, scheduled double precision,"
+                      " horizon_s integer, departure boolean, source smallint, started boolean)"
+                      " ON COMMIT DROP",
+                      "COPY predictions_in FROM STDIN", &b,
+                      "INSERT INTO predictions (made_at, service_date, trip_id, stop_sequence,"
+                      " stop_id, vehicle_id, predicted, scheduled, horizon_s, departure, source,"
+                      " started) SELECT to_timestamp(made), date '1970-01-01' + day, trip_id,"
+                      " stop_sequence, stop_id, vehicle_id, to_timestamp(predicted),"
+                      " to_timestamp(scheduled), horizon_s, departure, source, started"
+                      " FROM predictions_in",
+                      err, errlen);
     free(b.p);
     return rc;
 }

@@ -74,11 +74,25 @@ EOF
 }
 
 pg_start() {
-  local dir=$1
+  local dir=$1 attempt port
   [ -f "$dir/pg/port" ] || pick_port >"$dir/pg/port"
-  local port; port=$(cat "$dir/pg/port")
-  as_pg "$PG_BIN/pg_ctl" -D "$dir/pg/data" -o "-p $port" -l "$dir/pg/server.log" -w -t 60 \
-    start >/dev/null || { tail -20 "$dir/pg/server.log" >&2; die "PostgreSQL did not start"; }
+  # A free port can be taken between pick_port and the bind: on a bind failure, pick again.
+  for attempt in 1 2 3 4 5; do
+    port=$(cat "$dir/pg/port")
+    : >"$dir/pg/server.log"
+    is_root && chown postgres: "$dir/pg/server.log"
+    if as_pg "$PG_BIN/pg_ctl" -D "$dir/pg/data" -o "-p $port" -l "$dir/pg/server.log" -w -t 60 \
+      start >/dev/null 2>>"$dir/pg/ctl.log"; then
+      break
+    fi
+    if [ "$attempt" -lt 5 ] && grep -q "could not bind\|could not create any TCP/IP sockets" \
+        "$dir/pg/server.log"; then
+      pick_port >"$dir/pg/port"
+      continue
+    fi
+    tail -20 "$dir/pg/server.log" >&2
+    die "PostgreSQL did not start"
+  done
   head -1 "$dir/pg/data/postmaster.pid" >"$dir/pg.pid"
   wait_for 30 postgres "$PG_BIN/pg_isready" -q -h "$dir/pg/sock" -p "$port" ||
     die "PostgreSQL does not answer"
@@ -119,14 +133,26 @@ mqtt_init() {
 }
 
 mqtt_start() {
-  local dir=$1 m=$1/mqtt
-  local port; port=$(cat "$m/port")
-  mosquitto -c "$m/mosquitto.conf" >>"$m/stdout.log" 2>&1 &
-  echo $! >"$dir/mqtt.pid"
-  wait_for 20 mosquitto bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" || {
-    tail -20 "$m/mosquitto.log" "$m/stdout.log" >&2 || true
-    die "mosquitto did not start on port $port"
-  }
+  local dir=$1 m=$1/mqtt attempt port pid
+  for attempt in 1 2 3 4 5; do
+    port=$(cat "$m/port")
+    mosquitto -c "$m/mosquitto.conf" >>"$m/stdout.log" 2>&1 &
+    pid=$!
+    echo $pid >"$dir/mqtt.pid"
+    # Up = our process still alive after the port answers (another program may hold the port,
+    # in which case mosquitto exits at once with "Address already in use").
+    if wait_for 20 mosquitto bash -c "kill -0 $pid && exec 3<>/dev/tcp/127.0.0.1/$port" &&
+      sleep 0.3 && kill -0 "$pid" 2>/dev/null; then
+      return 0
+    fi
+    # Port taken between pick_port and the bind: move the listener to a new port and retry.
+    kill -9 "$pid" 2>/dev/null || true
+    local newport; newport=$(pick_port)
+    sed -i "s/^listener $port /listener $newport /" "$m/mosquitto.conf"
+    echo "$newport" >"$m/port"
+  done
+  tail -20 "$m/mosquitto.log" "$m/stdout.log" >&2 || true
+  die "mosquitto did not start"
 }
 
 mqtt_stop() {

@@ -2,6 +2,7 @@
  * fixed-width text of LED signs (UTF-8 display width, Vietnamese diacritic folding). */
 #include "board.h"
 
+#include "clock.h"
 #include "error.h"
 
 #include <stdio.h>
@@ -755,6 +756,10 @@ struct buyt_boards {
     int64_t base_ms;       /* the earliest service day's start */
     int64_t *last_pub_ms;  /* per stop; 0 never */
     uint64_t *last_content;
+    uint64_t *dirty_ns;    /* per stop: monotonic time of the oldest unpublished change, 0 none */
+    uint32_t *dirty;       /* the stops with dirty_ns set, n_dirty of them */
+    uint32_t n_dirty;
+    struct buyt_hist latency; /* change received -> board handed to the broker */
     struct buyt_board scratch;
     uint8_t *buf;
     size_t buf_cap;
@@ -793,6 +798,11 @@ static void unbind(struct buyt_boards *b)
     free(b->visits);
     free(b->last_pub_ms);
     free(b->last_content);
+    free(b->dirty_ns);
+    free(b->dirty);
+    b->dirty_ns = NULL;
+    b->dirty = NULL;
+    b->n_dirty = 0;
     b->visit_first = NULL;
     b->visits = NULL;
     b->last_pub_ms = NULL;
@@ -834,7 +844,9 @@ int buyt_boards_set_network(struct buyt_boards *b, const struct buyt_network *ne
     b->visit_first = calloc(ns + 1, sizeof *b->visit_first);
     b->last_pub_ms = calloc(ns ? ns : 1, sizeof *b->last_pub_ms);
     b->last_content = calloc(ns ? ns : 1, sizeof *b->last_content);
-    if (!b->visit_first || !b->last_pub_ms || !b->last_content)
+    b->dirty_ns = calloc(ns ? ns : 1, sizeof *b->dirty_ns);
+    b->dirty = malloc((ns ? ns : 1) * sizeof *b->dirty);
+    if (!b->visit_first || !b->last_pub_ms || !b->last_content || !b->dirty_ns || !b->dirty)
         goto nomem;
     b->base_ms = INT64_MAX;
     for (uint32_t t = 0; t < net->n_trips; t++)
@@ -1086,6 +1098,49 @@ size_t buyt_board_pack(const struct buyt_board *bd, uint8_t *buf, size_t cap)
     return buyt__v1__stop_board__pack(&bd->msg, buf);
 }
 
+/* Drops the stops whose mark was cleared from the dirty list (refused publishes stay). */
+static void compact_dirty(struct buyt_boards *b)
+{
+    uint32_t w = 0;
+    for (uint32_t i = 0; i < b->n_dirty; i++)
+        if (b->dirty_ns[b->dirty[i]])
+            b->dirty[w++] = b->dirty[i];
+    b->n_dirty = w;
+}
+
+/* Builds stop s's board and publishes it when due (content changed, never published, or
+ * `every` ms since the last publish; every < 0: only on a change). A pending change mark is
+ * cleared once the board was built and found published or unchanged; a publish records the
+ * mark's latency. Returns 1 if published. */
+static uint32_t board_offer(struct buyt_boards *b, const struct buyt_predict *p, uint32_t s,
+                            int64_t now_ms, uint64_t now_ns, int64_t every,
+                            buyt_board_publish_cb publish, void *ctx)
+{
+    struct buyt_board *bd = &b->scratch;
+    if (board_arrivals(b, p, s, now_ms, bd))
+        return 0;
+    bool changed = !b->last_pub_ms[s] || bd->content != b->last_content[s];
+    if (!changed && (every < 0 || now_ms - b->last_pub_ms[s] < every)) {
+        b->dirty_ns[s] = 0; /* nothing a rider sees moved */
+        return 0;
+    }
+    board_text(&b->cfg, bd);
+    size_t len = buyt_board_pack(bd, b->buf, b->buf_cap);
+    if (!len || !publish(ctx, b->net->stops[s].id, b->buf, len)) {
+        b->ctr.publish_refused++;
+        return 0; /* the mark stays: offered again */
+    }
+    if (b->dirty_ns[s] && changed) {
+        buyt_hist_add(&b->latency, now_ns > b->dirty_ns[s] ? (now_ns - b->dirty_ns[s]) / 1000 : 0);
+        b->ctr.published_on_change++;
+    }
+    b->dirty_ns[s] = 0;
+    b->last_pub_ms[s] = now_ms;
+    b->last_content[s] = bd->content;
+    b->ctr.published++;
+    return 1;
+}
+
 uint32_t buyt_boards_tick(struct buyt_boards *b, const struct buyt_predict *p, int64_t now_ms,
                           buyt_board_publish_cb publish, void *ctx)
 {
@@ -1094,29 +1149,56 @@ uint32_t buyt_boards_tick(struct buyt_boards *b, const struct buyt_predict *p, i
         return 0;
     b->ctr.ticks++;
     uint32_t published = 0;
+    uint64_t now_ns = buyt_mono_ns();
     int64_t every = (int64_t)b->cfg.republish_s * 1000;
     for (uint32_t s = 0; s < net->n_stops; s++) {
         if (b->visit_first[s] == b->visit_first[s + 1])
             continue; /* no trip boards here */
-        struct buyt_board *bd = &b->scratch;
-        if (board_arrivals(b, p, s, now_ms, bd))
-            continue;
-        bool due = !b->last_pub_ms[s] || bd->content != b->last_content[s] ||
-                   now_ms - b->last_pub_ms[s] >= every;
-        if (!due)
-            continue;
-        board_text(&b->cfg, bd);
-        size_t len = buyt_board_pack(bd, b->buf, b->buf_cap);
-        if (!len || !publish(ctx, net->stops[s].id, b->buf, len)) {
-            b->ctr.publish_refused++;
-            continue;
-        }
-        b->last_pub_ms[s] = now_ms;
-        b->last_content[s] = bd->content;
-        published++;
-        b->ctr.published++;
+        published += board_offer(b, p, s, now_ms, now_ns, every, publish, ctx);
     }
+    compact_dirty(b);
     return published;
+}
+
+void buyt_boards_touch(struct buyt_boards *b, uint32_t stop, uint64_t since_ns)
+{
+    if (!b->net || stop >= b->net->n_stops || b->visit_first[stop] == b->visit_first[stop + 1])
+        return;
+    if (!since_ns)
+        since_ns = 1;
+    if (b->dirty_ns[stop]) {
+        if (since_ns < b->dirty_ns[stop])
+            b->dirty_ns[stop] = since_ns;
+        return;
+    }
+    b->dirty_ns[stop] = since_ns;
+    b->dirty[b->n_dirty++] = stop; /* a stop is listed once: it is listed iff dirty_ns set */
+    b->ctr.touched++;
+}
+
+uint32_t buyt_boards_pending(const struct buyt_boards *b)
+{
+    return b->n_dirty;
+}
+
+uint32_t buyt_boards_flush(struct buyt_boards *b, const struct buyt_predict *p, int64_t now_ms,
+                           buyt_board_publish_cb publish, void *ctx)
+{
+    if (!b->net)
+        return 0;
+    b->ctr.flushes++;
+    uint64_t now_ns = buyt_mono_ns();
+    uint32_t published = 0;
+    for (uint32_t i = 0; i < b->n_dirty; i++)
+        if (b->dirty_ns[b->dirty[i]])
+            published += board_offer(b, p, b->dirty[i], now_ms, now_ns, -1, publish, ctx);
+    compact_dirty(b);
+    return published;
+}
+
+const struct buyt_hist *buyt_boards_latency(const struct buyt_boards *b)
+{
+    return &b->latency;
 }
 
 void buyt_boards_counters(const struct buyt_boards *b, struct buyt_board_counters *out)

@@ -21,7 +21,11 @@
  *
  * Publishing rule (buyt_boards_tick): a stop's board is handed to the publisher when what a
  * rider sees changed (the arrivals, their minutes, statuses or vehicles — not eta_ms moving
- * within a minute) or when republish_s passed since it was last published.
+ * within a minute) or when republish_s passed since it was last published. The tick sweeps
+ * every stop once a second (minutes count down with the clock, ghosts expire); between ticks
+ * the engine marks the stops a fix may have changed (buyt_boards_touch) and flushes them a
+ * few ms later (buyt_boards_flush), so a rider sees a change within milliseconds, not at the
+ * next tick.
  *
  * Text (buyt_board_render): `rows` lines of exactly `width` display cells. The first line is
  * the header (stop name, clock HH:MM right-aligned) when `header`; then one line per arrival:
@@ -37,6 +41,7 @@
 #ifndef BUYT_BOARD_H
 #define BUYT_BOARD_H
 
+#include "hist.h"
 #include "network.h"
 #include "predict.h"
 
@@ -130,9 +135,31 @@ typedef bool (*buyt_board_publish_cb)(void *ctx, const char *stop_id, const uint
 uint32_t buyt_boards_tick(struct buyt_boards *b, const struct buyt_predict *p, int64_t now_ms,
                           buyt_board_publish_cb publish, void *ctx);
 
+/** Marks stop `stop`'s board as possibly changed by data received at since_ns (buyt_mono_ns();
+ *  the oldest mark is kept). Cheap; the next buyt_boards_flush (or tick) builds it. Stops that
+ *  no trip boards at, and a stop out of range, are ignored. */
+void buyt_boards_touch(struct buyt_boards *b, uint32_t stop, uint64_t since_ns);
+
+/** Stops marked and not yet built. */
+uint32_t buyt_boards_pending(const struct buyt_boards *b);
+
+/** Builds the marked stops' boards and publishes those whose content changed (a mark whose
+ *  board did not change is dropped; one whose publish was refused stays). Each publish adds
+ *  now - mark to the latency histogram. Returns the number published. Call soon after
+ *  touching (the engine: a few ms later, so that a burst of fixes costs one build per stop). */
+uint32_t buyt_boards_flush(struct buyt_boards *b, const struct buyt_predict *p, int64_t now_ms,
+                           buyt_board_publish_cb publish, void *ctx);
+
+/** Latency of board updates: from the mark (the fix's arrival at the engine) to the board
+ *  handed to the broker, for boards published because their content changed. */
+const struct buyt_hist *buyt_boards_latency(const struct buyt_boards *b);
+
 /** Counters. */
 struct buyt_board_counters {
     uint64_t ticks, built, published, publish_refused;
+    uint64_t touched;             /* stops marked by buyt_boards_touch */
+    uint64_t flushes;             /* buyt_boards_flush calls */
+    uint64_t published_on_change; /* publishes of a marked board whose content changed */
     /* Arrivals built schedule-only because their vehicle is silent / off route (counted per
      * board built: a ghost on 10 boards for a minute counts 600). */
     uint64_t stale_vehicles, off_route;

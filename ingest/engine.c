@@ -142,6 +142,8 @@ int buyt_engine_init(struct buyt_engine *e, uv_loop_t *loop, const struct buyt_e
         e->cfg.batch_rows = 10000;
     if (!e->cfg.drain_timeout_ms)
         e->cfg.drain_timeout_ms = 10000;
+    if (!e->cfg.stats_ms)
+        e->cfg.stats_ms = 300000;
     snprintf(e->client_id, sizeof e->client_id, "%s",
              cfg->client_id ? cfg->client_id : "buyt-ingest-");
     if (!cfg->client_id)
@@ -315,42 +317,78 @@ static void on_board_timer(uv_timer_t *t)
         buyt_boards_tick(e->boards, e->predict, buyt_wall_ms(), publish_board, e);
 }
 
+#define SAMPLES_MAX 16384          /* predictions sampled per save at most (a city: ~10 k) */
+#define ACTUALS_EVERY_MS 3600000   /* join actual arrivals to the samples hourly */
+
+/* One save on the threadpool: the statistics that changed, a sample of the current
+ * predictions for the accuracy log, and (hourly) the actual times of earlier samples. */
 struct stats_save {
     uv_work_t req;
     struct buyt_engine *e;
     char *conninfo;
     struct buyt_predict_stats *snap;
-    int rc;
-    char err[256];
+    struct buyt_predict_sample *samples;
+    uint32_t n_samples;
+    int64_t actuals_since_ms; /* 0: not this time */
+    long long actuals;
+    int rc, rc_samples, rc_actuals;
+    char err[256], err_samples[256];
 };
 
 static void stats_save_work(uv_work_t *req)
 {
     struct stats_save *w = req->data;
     PGconn *c = PQconnectdb(w->conninfo);
-    w->rc = PQstatus(c) == CONNECTION_OK
-                ? buyt_predict_store_save(c, w->snap, w->err, sizeof w->err)
-                : BUYT_EDB;
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(w->err, sizeof w->err, "%s", PQerrorMessage(c));
+        w->rc = w->rc_samples = w->rc_actuals = BUYT_EDB;
+        PQfinish(c);
+        return;
+    }
+    w->rc = buyt_predict_store_save(c, w->snap, w->err, sizeof w->err);
+    if (w->n_samples)
+        w->rc_samples = buyt_predict_store_samples(c, w->samples, w->n_samples, w->err_samples,
+                                                   sizeof w->err_samples);
+    if (w->actuals_since_ms)
+        w->rc_actuals = buyt_predict_store_fill_actuals(c, w->actuals_since_ms, &w->actuals,
+                                                        w->err_samples, sizeof w->err_samples);
     PQfinish(c);
 }
 
 static void stats_save_done(uv_work_t *req, int status)
 {
     struct stats_save *w = req->data;
-    w->e->stats_saving = false;
+    struct buyt_engine *e = w->e;
+    e->stats_saving = false;
     if (status || w->rc) {
-        w->e->stats.stats_save_failures++;
+        e->stats.stats_save_failures++;
         BUYT_WARN("engine", "msg=\"saving learned statistics failed; retried later\" err=\"%s\"",
                   w->err);
     } else {
-        w->e->stats.stats_saves++;
+        e->stats.stats_saves++;
+    }
+    if (w->n_samples) {
+        if (status || w->rc_samples) {
+            /* A sample is a sample: the next one is taken in 5 min; counted, not retried. */
+            e->stats.samples_failed += w->n_samples;
+            BUYT_WARN("engine", "msg=\"storing prediction samples failed\" n=%u err=\"%s\"",
+                      w->n_samples, w->err_samples);
+        } else {
+            e->stats.samples_stored += w->n_samples;
+        }
+    }
+    if (w->actuals_since_ms && !status && !w->rc_actuals) {
+        e->stats.actuals_filled += (uint64_t)w->actuals;
+        e->actuals_filled_ms = buyt_wall_ms();
     }
     buyt_predict_stats_free(w->snap);
+    free(w->samples);
     free(w->conninfo);
     free(w);
 }
 
-/* Saves the learned statistics that changed, on the threadpool (a restart keeps them). */
+/* Saves the learned statistics that changed and a sample of the current predictions, on the
+ * threadpool (a restart keeps what was learned; buyt-eval --db reads the samples). */
 static void save_stats(struct buyt_engine *e)
 {
     if (e->stats_saving || !e->predict || !e->cfg.conninfo)
@@ -363,10 +401,16 @@ static void save_stats(struct buyt_engine *e)
         free(w);
         return;
     }
+    int64_t now = buyt_wall_ms();
+    if (e->net && (w->samples = malloc(SAMPLES_MAX * sizeof *w->samples)))
+        w->n_samples = buyt_predict_samples(e->predict, now, 120, w->samples, SAMPLES_MAX);
+    if (now - e->actuals_filled_ms >= ACTUALS_EVERY_MS)
+        w->actuals_since_ms = now - 86400000;
     w->e = e;
     w->req.data = w;
     if (uv_queue_work(e->loop, &w->req, stats_save_work, stats_save_done)) {
         buyt_predict_stats_free(w->snap);
+        free(w->samples);
         free(w->conninfo);
         free(w);
         return;
@@ -598,6 +642,120 @@ static void on_stop_event(void *arg, const struct buyt_stopev_event *ev)
     c->e->stats.stop_events_passed += ev->passed;
 }
 
+/* ------------------------------------------------------------------ boards touched by a fix */
+
+#define BOARD_FLUSH_MS 5 /* coalesce a burst of fixes into one build per touched stop */
+
+static void on_board_flush(uv_timer_t *t)
+{
+    struct buyt_engine *e = t->data;
+    if (e->boards && e->net && e->mqtt && buyt_mqtt_connected(e->mqtt))
+        buyt_boards_flush(e->boards, e->predict, buyt_wall_ms(), publish_board, e);
+}
+
+struct view_copy {
+    uint32_t trip, from, n;
+    size_t off; /* its eta_ms[from..n) at e->view_eta[off..) */
+    bool at_first; /* the vehicle stands at stop `from` */
+};
+
+/* Copies a vehicle's predictions (before an update overwrites them). Returns the views kept. */
+static uint32_t views_copy(struct buyt_engine *e, uint32_t vehicle, struct view_copy *vc)
+{
+    struct buyt_predict_trip_view tv[1 + BUYT_PREDICT_CHAIN_MAX];
+    uint32_t n = buyt_predict_vehicle_view(e->predict, vehicle, tv, 1 + BUYT_PREDICT_CHAIN_MAX);
+    size_t need = 0;
+    for (uint32_t i = 0; i < n; i++)
+        need += tv[i].n - tv[i].from;
+    if (need > e->view_eta_cap) {
+        int64_t *g = realloc(e->view_eta, need * sizeof *g);
+        if (!g)
+            return 0; /* the tick still sees every change within a second */
+        e->view_eta = g;
+        e->view_eta_cap = need;
+    }
+    size_t off = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct buyt_predict_arrival a;
+        vc[i] = (struct view_copy){.trip = tv[i].trip, .from = tv[i].from, .n = tv[i].n,
+                                   .off = off};
+        vc[i].at_first = buyt_predict_get(e->predict, tv[i].trip, tv[i].from, &a) ==
+                             BUYT_PREDICT_LIVE && a.at_stop;
+        memcpy(e->view_eta + off, tv[i].eta_ms + tv[i].from,
+               (tv[i].n - tv[i].from) * sizeof(int64_t));
+        off += tv[i].n - tv[i].from;
+    }
+    return n;
+}
+
+static int64_t minute_of(int64_t eta_ms, int64_t now_ms)
+{
+    int64_t d = eta_ms - now_ms;
+    return d >= 0 ? d / 60000 : -((-d + 59999) / 60000);
+}
+
+static void touch_stop(struct buyt_engine *e, uint32_t trip, uint32_t k)
+{
+    buyt_boards_touch(e->boards, buyt_network_trip_stop(e->net, trip, k), e->recv_ns);
+}
+
+/* Marks the stops whose board a prediction update may have changed for a rider: a stop
+ * predicted before or after but not both, a predicted minute that moved (counted from the
+ * fix's time, as boards count from their clock), the bus arriving at or leaving its stop,
+ * the bus going off route or back. Everything else (minutes counting down) is the tick's. */
+static void touch_changed(struct buyt_engine *e, uint32_t vehicle, int64_t now_ms,
+                          const struct view_copy *old, uint32_t n_old, bool off_before)
+{
+    struct buyt_predict_trip_view tv[1 + BUYT_PREDICT_CHAIN_MAX];
+    uint32_t n = buyt_predict_vehicle_view(e->predict, vehicle, tv, 1 + BUYT_PREDICT_CHAIN_MAX);
+    bool off_now = false;
+    buyt_predict_vehicle_fix_ms(e->predict, vehicle, &off_now);
+    bool all = off_now != off_before;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct view_copy *o = NULL;
+        for (uint32_t j = 0; j < n_old && !o; j++)
+            if (old[j].trip == tv[i].trip)
+                o = &old[j];
+        for (uint32_t k = tv[i].from; k < tv[i].n; k++) {
+            bool was = o && k >= o->from && k < o->n;
+            if (all || !was ||
+                minute_of(e->view_eta[o->off + (k - o->from)], now_ms) !=
+                    minute_of(tv[i].eta_ms[k], now_ms))
+                touch_stop(e, tv[i].trip, k);
+        }
+        struct buyt_predict_arrival a;
+        bool at_first = buyt_predict_get(e->predict, tv[i].trip, tv[i].from, &a) ==
+                            BUYT_PREDICT_LIVE && a.at_stop;
+        if (o && o->from == tv[i].from && o->at_first != at_first)
+            touch_stop(e, tv[i].trip, tv[i].from);
+    }
+    for (uint32_t j = 0; j < n_old; j++) { /* stops no longer predicted: left, or trip dropped */
+        const struct buyt_predict_trip_view *t = NULL;
+        for (uint32_t i = 0; i < n && !t; i++)
+            if (tv[i].trip == old[j].trip)
+                t = &tv[i];
+        for (uint32_t k = old[j].from; k < old[j].n; k++)
+            if (!t || k < t->from || k >= t->n)
+                touch_stop(e, old[j].trip, k);
+    }
+    if (e->board_flush_ready && !e->stopping && buyt_boards_pending(e->boards) &&
+        !uv_is_active((uv_handle_t *)&e->board_flush_timer))
+        uv_timer_start(&e->board_flush_timer, on_board_flush, BOARD_FLUSH_MS, 0);
+}
+
+/* buyt_predict_vehicle, and the boards it changed marked for publishing within ms. */
+static void predict_fix(struct buyt_engine *e, struct buyt_vehicle *v, int64_t time_ms,
+                        const struct buyt_matcher_result *res)
+{
+    struct view_copy old[1 + BUYT_PREDICT_CHAIN_MAX];
+    bool off_before = false;
+    buyt_predict_vehicle_fix_ms(e->predict, v->index, &off_before);
+    uint32_t n_old = e->boards ? views_copy(e, v->index, old) : 0;
+    buyt_predict_vehicle(e->predict, v->index, v->id, time_ms, res);
+    if (e->boards && e->net)
+        touch_changed(e, v->index, time_ms, old, n_old, off_before);
+}
+
 /* Runs the newest fix of a vehicle through the matcher and the stop-event detector. */
 static void match_fix(struct buyt_engine *e, struct buyt_vehicle *v, const Buyt__V1__Record *r)
 {
@@ -619,7 +777,7 @@ static void match_fix(struct buyt_engine *e, struct buyt_vehicle *v, const Buyt_
         e->stats.fixes_unmatched++;
         v->off_route = res->off_route;
         if (e->predict)
-            buyt_predict_vehicle(e->predict, v->index, v->id, (int64_t)r->time_ms, res);
+            predict_fix(e, v, (int64_t)r->time_ms, res);
         return;
     }
     e->stats.fixes_matched++;
@@ -636,7 +794,7 @@ static void match_fix(struct buyt_engine *e, struct buyt_vehicle *v, const Buyt_
     buyt_stopev_feed(e->net, &e->stopev_cfg, &v->sv, res, on_stop_event, &c);
     /* After the stop events, so what they taught is used for this very prediction. */
     if (e->predict)
-        buyt_predict_vehicle(e->predict, v->index, v->id, (int64_t)r->time_ms, res);
+        predict_fix(e, v, (int64_t)r->time_ms, res);
 }
 
 static void driver_event(struct buyt_engine *e, struct buyt_vehicle *v,
@@ -837,6 +995,7 @@ void buyt_engine_handle(struct buyt_engine *e, const char *topic, const void *pa
                         bool retained, int64_t recv_ms)
 {
     e->stats.messages++;
+    e->recv_ns = buyt_mono_ns();
     char agency[BUYT_ID_MAX], id[BUYT_ID_MAX];
     enum buyt_topic_kind kind = buyt_topic_parse(topic, agency, id);
     if (kind != BUYT_TOPIC_UNKNOWN && strcmp(agency, e->cfg.agency))
@@ -894,9 +1053,12 @@ int buyt_engine_start(struct buyt_engine *e)
     uv_timer_init(e->loop, &e->board_timer);
     e->board_timer.data = e;
     uv_timer_start(&e->board_timer, on_board_timer, 1000, 1000);
+    uv_timer_init(e->loop, &e->board_flush_timer);
+    e->board_flush_timer.data = e;
+    e->board_flush_ready = true;
     uv_timer_init(e->loop, &e->stats_timer);
     e->stats_timer.data = e;
-    uv_timer_start(&e->stats_timer, on_stats_timer, 300000, 300000);
+    uv_timer_start(&e->stats_timer, on_stats_timer, e->cfg.stats_ms, e->cfg.stats_ms);
     if (e->cfg.mqtt_url) {
         struct buyt_mqtt_opts mo = {.url = e->cfg.mqtt_url, .client_id = e->client_id,
                                     .clean_session = false, .max_inflight = 1000};
@@ -958,6 +1120,7 @@ static void finish_stop(struct buyt_engine *e)
     uv_close((uv_handle_t *)&e->flush_timer, on_handle_closed);
     uv_close((uv_handle_t *)&e->net_timer, on_handle_closed);
     uv_close((uv_handle_t *)&e->board_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&e->board_flush_timer, on_handle_closed);
     uv_close((uv_handle_t *)&e->stats_timer, on_handle_closed);
     uv_close((uv_handle_t *)&e->drain_timer, on_handle_closed);
 }
@@ -972,6 +1135,7 @@ void buyt_engine_stop(struct buyt_engine *e, void (*stopped)(void *arg), void *a
     uv_timer_stop(&e->flush_timer);
     uv_timer_stop(&e->net_timer);
     uv_timer_stop(&e->board_timer);
+    uv_timer_stop(&e->board_flush_timer);
     uv_timer_stop(&e->stats_timer);
     save_stats(e); /* a last save; the loop runs it to completion before exiting */
     if (e->mqtt)
@@ -994,4 +1158,6 @@ void buyt_engine_close(struct buyt_engine *e)
     buyt_vehicles_close(&e->vehicles);
     free(e->touched);
     free(e->scratch);
+    free(e->view_eta);
+    e->view_eta = NULL;
 }

@@ -35,6 +35,7 @@ struct buyt_engine_config {
     uint32_t batch_ms;       /* seal the open batch after this long (default 200) */
     uint32_t batch_rows;     /* ... or at this many rows (default 10000) */
     uint32_t drain_timeout_ms; /* on stop, wait this long for the writer to commit (10000) */
+    uint32_t stats_ms;       /* save learned statistics + sample predictions this often (300000) */
 };
 
 /* Every counter the engine keeps, in one place (exposed by /metrics). */
@@ -57,6 +58,8 @@ struct buyt_ingest_stats {
     uint64_t assignments, stop_events, stop_events_passed, off_route_fixes;
     uint64_t network_loads, network_load_failures;
     uint64_t boards_published, stats_saves, stats_save_failures;
+    uint64_t samples_stored, samples_failed;   /* predictions kept for the accuracy log */
+    uint64_t actuals_filled;                   /* predictions that got their actual time */
 };
 
 struct buyt_engine {
@@ -87,8 +90,14 @@ struct buyt_engine {
     struct buyt_predict *predict; /* arrival predictions (predict.h) */
     struct buyt_boards *boards;   /* LED stop boards (board.h), published retained */
     uv_timer_t board_timer;       /* 1 s: boards due under the publishing rule */
-    uv_timer_t stats_timer;       /* 5 min: learned statistics saved on the threadpool */
+    uv_timer_t board_flush_timer; /* a few ms after a fix touched boards: publish the changed */
+    bool board_flush_ready;       /* the timer exists (the engine was started) */
+    uint64_t recv_ns;             /* buyt_mono_ns() when the message being handled arrived */
+    int64_t *view_eta;            /* scratch: a vehicle's predictions before an update */
+    size_t view_eta_cap;
+    uv_timer_t stats_timer;       /* 5 min: statistics and prediction samples saved (threadpool) */
     bool stats_saving;
+    int64_t actuals_filled_ms;    /* last time actual arrivals were joined to the samples */
     uint64_t vehicles_loaded_at;  /* uv_now() of the last registry load */
     uv_timer_t net_timer;         /* daily refresh check */
     uint8_t *scratch;             /* packed bad records for `rejects` */

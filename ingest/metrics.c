@@ -407,6 +407,67 @@ static void render_lag(struct buyt_jsonw *o, const struct buyt_looplag_stats *l)
                       BUYT_LOOPLAG_BUCKETS, l->bucket, l->sum_s);
 }
 
+/* The predictor and the stop boards. */
+static void render_predict(struct buyt_jsonw *o, const struct buyt_engine *e)
+{
+    const struct buyt_ingest_stats *s = &e->stats;
+    struct buyt_predict_counters pc;
+    memset(&pc, 0, sizeof pc);
+    if (e->predict)
+        buyt_predict_counters(e->predict, &pc);
+    counter(o, "buyt_predict_updates_total", "Prediction updates (fixes of vehicles on a trip).",
+            pc.updates);
+    counter(o, "buyt_predict_observations_total",
+            "Travel and dwell samples learned from stop events.", pc.observations);
+    counter(o, "buyt_predict_outliers_total", "Samples refused by the outlier gate.", pc.outliers);
+    counter(o, "buyt_predict_implausible_total",
+            "Travel samples refused outright (<= 0 s, > 1 h, > 40 m/s).", pc.implausible);
+    gauge(o, "buyt_predict_segments", "Segments and stops with learned statistics.",
+          (double)pc.segments);
+    gauge(o, "buyt_predict_live_trips", "Trip predictions held now.", (double)pc.live_trips);
+    counter(o, "buyt_predict_stats_saves_total", "Saves of learned statistics to PostgreSQL.",
+            s->stats_saves);
+    counter(o, "buyt_predict_stats_save_failures_total", "Saves that failed (retried later).",
+            s->stats_save_failures);
+    family(o, "buyt_predict_samples_total", "counter",
+           "Predictions sampled for the accuracy log (table predictions), by outcome.");
+    labelled_u(o, "buyt_predict_samples_total", "outcome", "stored", s->samples_stored);
+    labelled_u(o, "buyt_predict_samples_total", "outcome", "failed", s->samples_failed);
+    counter(o, "buyt_predict_actuals_filled_total",
+            "Sampled predictions joined with their actual arrival.", s->actuals_filled);
+
+    struct buyt_board_counters bc;
+    memset(&bc, 0, sizeof bc);
+    if (e->boards)
+        buyt_boards_counters(e->boards, &bc);
+    counter(o, "buyt_boards_published_total", "Stop boards published (retained).",
+            s->boards_published);
+    counter(o, "buyt_boards_publish_refused_total",
+            "Boards not handed to the broker (not connected); offered again.",
+            bc.publish_refused);
+    counter(o, "buyt_boards_built_total", "Stop boards built (sweep and changes).", bc.built);
+    counter(o, "buyt_boards_touched_total", "Stops marked as changed by a fix.", bc.touched);
+    counter(o, "buyt_boards_published_on_change_total",
+            "Boards published because a fix changed what riders see.", bc.published_on_change);
+    family(o, "buyt_boards_ghost_arrivals_total", "counter",
+           "Arrivals shown schedule-only because their vehicle is silent or off route "
+           "(counted per board built).");
+    labelled_u(o, "buyt_boards_ghost_arrivals_total", "reason", "silent", bc.stale_vehicles);
+    labelled_u(o, "buyt_boards_ghost_arrivals_total", "reason", "off_route", bc.off_route);
+    family(o, "buyt_board_update_latency_seconds", "summary",
+           "Fix received -> changed board handed to the broker (since start; quantiles within "
+           "6.25 %).");
+    static const double qs[] = {0.5, 0.9, 0.99, 1.0};
+    const struct buyt_hist *h = e->boards ? buyt_boards_latency(e->boards) : NULL;
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++)
+        buyt_jsonw_printf(o, "buyt_board_update_latency_seconds{quantile=\"%g\"} %.6f\n", qs[i],
+                          h ? (double)buyt_hist_quantile(h, qs[i]) / 1e6 : 0.0);
+    buyt_jsonw_printf(o, "buyt_board_update_latency_seconds_sum %.6f\n",
+                      h ? (double)h->sum_us / 1e6 : 0.0);
+    buyt_jsonw_printf(o, "buyt_board_update_latency_seconds_count %llu\n",
+                      h ? (unsigned long long)h->n : 0ULL);
+}
+
 void buyt_metrics_render(struct buyt_jsonw *o, const struct buyt_metrics_sources *src)
 {
     family(o, "buyt_build_info", "gauge", "Always 1; the version in a label.");
@@ -420,6 +481,7 @@ void buyt_metrics_render(struct buyt_jsonw *o, const struct buyt_metrics_sources
         render_writer(o, e->writer);
         render_mqtt(o, e->mqtt);
         render_vehicles(o, e, src->now_ms);
+        render_predict(o, e);
     }
     if (src->lag)
         render_lag(o, src->lag);

@@ -2,6 +2,7 @@
  * and boards built from the schedule and the predictor (ordering, expiry, statuses, ghost
  * buses, terminal departures, the publishing rule). */
 #include "board.h"
+#include "clock.h"
 #include "error.h"
 #include "geo.h"
 #include "network.h"
@@ -578,6 +579,66 @@ Test(boards, publishes_on_change_and_at_least_every_30_s)
     struct buyt_board_counters k;
     buyt_boards_counters(c.b, &k);
     cr_assert_eq(k.publish_refused, NSTOP - 1);
+    city_free(&c);
+}
+
+Test(boards, a_touched_stop_is_built_at_the_flush_and_published_only_if_riders_see_a_change)
+{
+    struct city c;
+    city_make(&c);
+    uint32_t t = trip(&c, "A0", c.r01, true, 10 * 3600, NULL, "Đông");
+    city_finish(&c);
+    int64_t now = HMS(9, 49, 30);
+    published = 0;
+    cr_assert_eq(buyt_boards_tick(c.b, c.p, now, on_publish, NULL), NSTOP - 1, "first sweep");
+    struct buyt_board_counters k0, k1;
+    buyt_boards_counters(c.b, &k0);
+
+    /* Nothing touched: a flush builds nothing. */
+    cr_assert_eq(buyt_boards_flush(c.b, c.p, now + 100, on_publish, NULL), 0);
+    buyt_boards_counters(c.b, &k1);
+    cr_assert_eq(k1.built, k0.built, "no stop marked, no build");
+
+    /* A bus appears; only stop s3 is marked: the flush builds and publishes s3 alone. */
+    drive(&c, 0, "v", t, 0, 0, now + 200);
+    uint64_t mark = buyt_mono_ns();
+    buyt_boards_touch(c.b, c.stop[3], mark);
+    buyt_boards_touch(c.b, c.stop[3], mark + 5); /* the oldest mark is kept, listed once */
+    buyt_boards_touch(c.b, c.stop[7], mark);     /* only ends trips: no board, ignored */
+    buyt_boards_touch(c.b, 999, mark);           /* out of range: ignored */
+    cr_assert_eq(buyt_boards_pending(c.b), 1);
+    published = 0;
+    cr_assert_eq(buyt_boards_flush(c.b, c.p, now + 210, on_publish, NULL), 1);
+    cr_assert_str_eq(last_stop, "s3");
+    cr_assert_eq(buyt_boards_pending(c.b), 0);
+    buyt_boards_counters(c.b, &k1);
+    cr_assert_eq(k1.built - k0.built, 1, "one board built");
+    cr_assert_eq(k1.published_on_change, 1);
+    const struct buyt_hist *h = buyt_boards_latency(c.b);
+    cr_assert_eq(h->n, 1, "the publish's latency is recorded");
+    cr_assert_lt(h->max_us, 10u * 1000 * 1000, "mark to publish, in microseconds");
+
+    /* Touched again without a change a rider sees: built, not published, mark dropped. */
+    buyt_boards_touch(c.b, c.stop[3], buyt_mono_ns());
+    cr_assert_eq(buyt_boards_flush(c.b, c.p, now + 220, on_publish, NULL), 0);
+    cr_assert_eq(buyt_boards_pending(c.b), 0);
+    cr_assert_eq(buyt_boards_latency(c.b)->n, 1);
+
+    /* A refused publish keeps the mark for the next flush. */
+    struct buyt_matcher_result r = {.trip = BUYT_NETWORK_NONE};
+    cr_assert_eq(buyt_predict_vehicle(c.p, 0, "v", now + 300, &r), 0);
+    buyt_boards_touch(c.b, c.stop[3], buyt_mono_ns()); /* s3 last showed the bus */
+    refuse = true;
+    cr_assert_eq(buyt_boards_flush(c.b, c.p, now + 310, on_publish, NULL), 0);
+    cr_assert_eq(buyt_boards_pending(c.b), 1);
+    refuse = false;
+    cr_assert_eq(buyt_boards_flush(c.b, c.p, now + 320, on_publish, NULL), 1);
+    cr_assert_str_eq(last_stop, "s3");
+    cr_assert_eq(buyt_boards_latency(c.b)->n, 2);
+    /* The bus comes back, nothing marked: the sweep publishes every board it is on. */
+    drive(&c, 0, "v", t, 0, 0, now + 900);
+    cr_assert_eq(buyt_boards_tick(c.b, c.p, now + 1000, on_publish, NULL), NSTOP - 1);
+    cr_assert_eq(buyt_boards_latency(c.b)->n, 2, "unmarked publishes are not fix latencies");
     city_free(&c);
 }
 

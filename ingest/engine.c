@@ -144,6 +144,8 @@ int buyt_engine_init(struct buyt_engine *e, uv_loop_t *loop, const struct buyt_e
         e->cfg.drain_timeout_ms = 10000;
     if (!e->cfg.stats_ms)
         e->cfg.stats_ms = 300000;
+    if (!e->cfg.ack_interval_ms)
+        e->cfg.ack_interval_ms = 5000;
     snprintf(e->client_id, sizeof e->client_id, "%s",
              cfg->client_id ? cfg->client_id : "buyt-ingest-");
     if (!cfg->client_id)
@@ -258,10 +260,10 @@ void buyt_engine_flush(struct buyt_engine *e)
 
 static void publish_ack(struct buyt_engine *e, struct buyt_vehicle *v, uint64_t through)
 {
-    if (through < v->acked || (through == v->acked && !v->reack))
-        return;
     v->acked = through;
     v->reack = false;
+    v->ack_pending = false;
+    v->ack_ms = uv_now(e->loop);
     if (!e->mqtt)
         return;
     Buyt__V1__Ack ack = BUYT__V1__ACK__INIT;
@@ -280,6 +282,65 @@ static void publish_ack(struct buyt_engine *e, struct buyt_vehicle *v, uint64_t 
     e->stats.acks_published++;
 }
 
+/* Ack coalescing. An Ack is a retained publish through the broker: one per vehicle per batch
+ * would double the broker's load at 1 Hz (a batch every 200 ms touches every bus). Acks are
+ * cumulative (stored_through_seq), so holding one back loses nothing: a vehicle gets at most
+ * one every ack_interval_ms, except at once when it is resending (reack) or has ACK_ADVANCE
+ * records stored unacknowledged (a journal replay trims as it goes). The bus resends what is
+ * unacknowledged after 30 s (journal.h), far beyond the 5 s default. */
+#define ACK_ADVANCE 512
+
+static void ack_committed(struct buyt_engine *e, struct buyt_vehicle *v, uint64_t through)
+{
+    if (through < v->acked || (through == v->acked && !v->reack))
+        return;
+    uint64_t now = uv_now(e->loop);
+    if (e->cfg.ack_interval_ms > 0 && !v->reack && v->ack_ms && v->acked &&
+        now - v->ack_ms < (uint64_t)e->cfg.ack_interval_ms && through - v->acked < ACK_ADVANCE) {
+        if (v->ack_pending)
+            e->stats.acks_coalesced++;
+        v->ack_through = through;
+        if (!v->ack_pending) {
+            if (e->n_ack_wait == e->cap_ack_wait) {
+                uint32_t cap = e->cap_ack_wait ? e->cap_ack_wait * 2 : 256;
+                void *p = realloc(e->ack_wait, cap * sizeof *e->ack_wait);
+                if (!p) {
+                    publish_ack(e, v, through); /* no room to wait: ack now */
+                    return;
+                }
+                e->ack_wait = p;
+                e->cap_ack_wait = cap;
+            }
+            e->ack_wait[e->n_ack_wait++] = v->index;
+            v->ack_pending = true;
+        }
+        return;
+    }
+    if (v->ack_pending)
+        e->stats.acks_coalesced++;
+    publish_ack(e, v, through);
+}
+
+/* Publishes the held-back Acks whose interval has passed (from the flush timer). */
+static void ack_sweep(struct buyt_engine *e)
+{
+    uint64_t now = uv_now(e->loop);
+    if (now - e->ack_swept_ms < 250)
+        return;
+    e->ack_swept_ms = now;
+    uint32_t w = 0;
+    for (uint32_t i = 0; i < e->n_ack_wait; i++) {
+        struct buyt_vehicle *v = &e->vehicles.v[e->ack_wait[i]];
+        if (!v->ack_pending)
+            continue; /* acked meanwhile */
+        if (now - v->ack_ms >= (uint64_t)e->cfg.ack_interval_ms)
+            publish_ack(e, v, v->ack_through);
+        else
+            e->ack_wait[w++] = e->ack_wait[i];
+    }
+    e->n_ack_wait = w;
+}
+
 static void on_committed(void *ud, const struct buyt_pgwriter_done *d)
 {
     struct buyt_engine *e = ud;
@@ -293,7 +354,7 @@ static void on_committed(void *ud, const struct buyt_pgwriter_done *d)
     for (uint32_t i = 0; i < d->n_progress; i++) {
         struct buyt_vehicle *v = buyt_vehicles_by_db_id(&e->vehicles, d->progress[i].vehicle);
         if (v)
-            publish_ack(e, v, d->progress[i].seqs.base);
+            ack_committed(e, v, d->progress[i].seqs.base);
     }
 }
 
@@ -427,6 +488,8 @@ static void on_flush_timer(uv_timer_t *t)
         e->unknown_seen = false;
         buyt_engine_reload(e);
     }
+    if (e->n_ack_wait)
+        ack_sweep(e);
     if (e->batch.opened_ms && uv_now(e->loop) - (uint64_t)e->batch.opened_ms >= e->cfg.batch_ms)
         buyt_engine_flush(e);
     else if (e->n_touched && buyt_batch_rows(&e->batch) == 0)
@@ -1157,6 +1220,7 @@ void buyt_engine_close(struct buyt_engine *e)
     buyt_batch_close(&e->batch);
     buyt_vehicles_close(&e->vehicles);
     free(e->touched);
+    free(e->ack_wait);
     free(e->scratch);
     free(e->view_eta);
     e->view_eta = NULL;

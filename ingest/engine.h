@@ -36,6 +36,7 @@ struct buyt_engine_config {
     uint32_t batch_rows;     /* ... or at this many rows (default 10000) */
     uint32_t drain_timeout_ms; /* on stop, wait this long for the writer to commit (10000) */
     uint32_t stats_ms;       /* save learned statistics + sample predictions this often (300000) */
+    int32_t ack_interval_ms; /* at most one Ack per vehicle this often (5000; < 0: every commit) */
 };
 
 /* Every counter the engine keeps, in one place (exposed by /metrics). */
@@ -54,6 +55,7 @@ struct buyt_ingest_stats {
     uint64_t batches_sealed, spool_errors, spool_bytes;
     uint64_t batches_committed, batches_quarantined, rows_committed;
     uint64_t acks_published, ack_publish_failed;
+    uint64_t acks_coalesced;                   /* commits whose Ack was folded into a later one */
     uint64_t fixes_matched, fixes_unmatched, fixes_late, fixes_refused; /* matcher outcomes */
     uint64_t assignments, stop_events, stop_events_passed, off_route_fixes;
     uint64_t network_loads, network_load_failures;
@@ -70,6 +72,9 @@ struct buyt_engine {
     struct buyt_mqtt *mqtt;
     struct buyt_pgwriter *writer;
     struct buyt_batch batch;
+    uint32_t *ack_wait;           /* vehicle indices with ack_pending set */
+    uint32_t n_ack_wait, cap_ack_wait;
+    uint64_t ack_swept_ms;
     uint32_t *touched;            /* vehicle indices with in_batch set */
     uint32_t n_touched, cap_touched;
     uint64_t next_batch_id;

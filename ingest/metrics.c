@@ -224,6 +224,10 @@ static void render_ingest(struct buyt_jsonw *o, const struct buyt_ingest_stats *
             s->rows_committed);
     counter(o, "buyt_ingest_acks_published_total", "Acks published to vehicles.",
             s->acks_published);
+    counter(o, "buyt_ingest_acks_coalesced_total",
+            "Commits whose Ack was folded into a later one (at most one Ack per vehicle per "
+            "5 s).",
+            s->acks_coalesced);
     counter(o, "buyt_ingest_ack_publish_failed_total",
             "Acks not published (broker away); repeated at the next commit.",
             s->ack_publish_failed);

@@ -18,6 +18,9 @@ struct buyt_vehicle {
     uint64_t acked;              /* stored_through_seq of the last Ack published */
     bool in_batch;               /* touched since the open batch began */
     bool reack;                  /* re-sent records seen: repeat the Ack even if unchanged */
+    bool ack_pending;            /* committed through ack_through, Ack held back (coalescing) */
+    uint64_t ack_through;
+    uint64_t ack_ms;             /* uv_now() of the last Ack published */
     uint64_t boot_id;
     int64_t last_seen_ms;        /* engine clock (Unix ms) of the last telemetry */
     int64_t last_fix_ms;         /* GNSS time of the newest fix (0: none) */

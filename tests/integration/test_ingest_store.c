@@ -55,6 +55,7 @@ struct pub {
     bool up;
     int acked;
     uint64_t ack_seen[4];
+    int ack_count[4];
     const char *ack_vehicle[4];
 };
 
@@ -84,9 +85,11 @@ static void pub_message(struct buyt_mqtt *m, const char *topic, const void *payl
     Buyt__V1__Ack *a = buyt__v1__ack__unpack(NULL, len, payload);
     cr_assert_not_null(a, "ack does not decode");
     for (int i = 0; i < 4; i++)
-        if (p->ack_vehicle[i] && !strcmp(p->ack_vehicle[i], id) &&
-            a->stored_through_seq > p->ack_seen[i])
-            p->ack_seen[i] = a->stored_through_seq;
+        if (p->ack_vehicle[i] && !strcmp(p->ack_vehicle[i], id)) {
+            p->ack_count[i]++;
+            if (a->stored_through_seq > p->ack_seen[i])
+                p->ack_seen[i] = a->stored_through_seq;
+        }
     buyt__v1__ack__free_unpacked(a, NULL);
 }
 
@@ -246,6 +249,66 @@ Test(ingest_store, stores_each_record_once_rejects_bad_ones_and_acks)
     cr_assert_eq(count(r.db, "SELECT count(*) FROM rejects WHERE reason = 'vehicle_mismatch'"), 1);
     cr_assert_eq(count(r.db, "SELECT min(stored_through_seq) FROM vehicle_progress"), 300);
     cr_assert_eq(r.e.stats.rejected_messages[BUYT_REJECT_TRUNCATED], 1);
+    rig_stop(&r);
+}
+
+static bool ack_through_40(void *arg)
+{
+    return ((struct rig *)arg)->p.ack_seen[0] == 40;
+}
+static bool ack_through_1000(void *arg)
+{
+    return ((struct rig *)arg)->p.ack_seen[0] == 1000;
+}
+
+/* A bus at 1 Hz gets an Ack at its first commit, then at most one per 5 s (acks are
+ * cumulative: the held-back one carries everything), the last one within 5 s of the last
+ * commit; a replay gets one every 512 records at once, so its journal trims as it goes. */
+Test(ingest_store, acks_are_coalesced_per_vehicle_and_none_is_lost)
+{
+    struct rig r;
+    rig_start(&r, 1, "it-ackc");
+    r.p.ack_vehicle[0] = "bus1";
+    int64_t t0 = buyt_wall_ms() - 3600 * 1000;
+    uint8_t buf[8192];
+    int64_t start = buyt_wall_ms();
+    for (uint64_t s = 1; s <= 40; s++) { /* 40 live messages over 4 s */
+        size_t len = make_fixes(buf, sizeof buf, "bus1", s, 1, t0);
+        publish(&r.p, "bus1", buf, len);
+        int64_t until = start + (int64_t)s * 100;
+        while (buyt_wall_ms() < until) {
+            uv_run(&r.loop, UV_RUN_NOWAIT);
+            usleep(2000);
+        }
+    }
+    struct until_rows u = {&r, 40};
+    cr_assert(buyt_test_run_until(&r.loop, records_done, &u, 10000));
+    int64_t committed = buyt_wall_ms();
+    cr_assert_leq(r.p.ack_count[0], 2, "acks while streaming: %d (one per 5 s expected)",
+                  r.p.ack_count[0]);
+    cr_assert_geq(r.p.ack_count[0], 1, "the first commit is acked at once");
+    cr_assert_lt(r.p.ack_seen[0], 40);
+    cr_assert(buyt_test_run_until(&r.loop, ack_through_40, &r, 7000),
+              "the held-back ack never came (through %llu)",
+              (unsigned long long)r.p.ack_seen[0]);
+    cr_assert_leq(buyt_wall_ms() - committed, 6000);
+    cr_assert_gt(r.e.stats.acks_coalesced, 0);
+
+    /* A replay: 960 records in 16 messages at once. Each time 512 records wait unacked the
+     * ack goes out at once, well before the 5 s interval. */
+    int before = r.p.ack_count[0];
+    int64_t replay_at = buyt_wall_ms();
+    for (uint64_t s = 41; s <= 1000; s += 60) {
+        size_t len = make_fixes(buf, sizeof buf, "bus1", s, s + 59 <= 1000 ? 60 : 1000 - s + 1,
+                                t0);
+        publish(&r.p, "bus1", buf, len);
+    }
+    cr_assert(buyt_test_run_until(&r.loop, ack_through_1000, &r, 3000),
+              "512 records unacked did not force an ack (through %llu)",
+              (unsigned long long)r.p.ack_seen[0]);
+    cr_assert_lt(buyt_wall_ms() - replay_at, 4000, "sooner than the 5 s interval");
+    cr_assert_geq(r.p.ack_count[0] - before, 1);
+    cr_assert_eq(count(r.db, "SELECT count(*) FROM fixes"), 1000);
     rig_stop(&r);
 }
 

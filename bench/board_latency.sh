@@ -44,6 +44,9 @@ t0=$(date +%s.%N)
 echo "# import $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.0f", b - a}') s, feed time zone $tz"
 rm -rf "$work/city"
 
+# The fleet registered before the engine starts (buyt-sim would register it too, but the
+# engine would reject the first seconds as unknown vehicles until its registry reload).
+psql -q "$BUYT_PG" -c "INSERT INTO vehicles (agency, vehicle_id, label) SELECT 'hn', '29B-' || (10001 + i), 'buyt-sim' FROM generate_series(0, $vehicles - 1) i ON CONFLICT DO NOTHING"
 port=$(( 20000 + $$ % 20000 ))
 BUYT_LOG_LEVEL=warn "$bin/buyt-ingest" --db "$BUYT_PG" --mqtt "$BUYT_MQTT_URL" --agency hn \
   --spool "$work/spool" --http "127.0.0.1:$port" 2>"$work/ingest.log" &

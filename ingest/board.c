@@ -1196,6 +1196,13 @@ uint32_t buyt_boards_flush(struct buyt_boards *b, const struct buyt_predict *p, 
     return published;
 }
 
+uint64_t buyt_boards_oldest_mark(const struct buyt_boards *b)
+{
+    /* Marks are listed in the order of their first touch, with message arrival times: the
+     * first listed is the oldest (a later touch keeps the older time). */
+    return b->n_dirty ? b->dirty_ns[b->dirty[0]] : 0;
+}
+
 const struct buyt_hist *buyt_boards_latency(const struct buyt_boards *b)
 {
     return &b->latency;

@@ -143,6 +143,9 @@ void buyt_boards_touch(struct buyt_boards *b, uint32_t stop, uint64_t since_ns);
 /** Stops marked and not yet built. */
 uint32_t buyt_boards_pending(const struct buyt_boards *b);
 
+/** The oldest mark among the pending stops (buyt_mono_ns() scale); 0 when none. */
+uint64_t buyt_boards_oldest_mark(const struct buyt_boards *b);
+
 /** Builds the marked stops' boards and publishes those whose content changed (a mark whose
  *  board did not change is dropped; one whose publish was refused stays). Each publish adds
  *  now - mark to the latency histogram. Returns the number published. Call soon after

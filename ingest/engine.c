@@ -806,6 +806,18 @@ static void touch_changed(struct buyt_engine *e, uint32_t vehicle, int64_t now_m
         uv_timer_start(&e->board_flush_timer, on_board_flush, BOARD_FLUSH_MS, 0);
 }
 
+/* After each message. Fixes come in bursts (receivers report on the GNSS second): a burst of
+ * thousands of messages holds the loop for tens of ms before any timer runs, so the flush
+ * also runs inline once the oldest mark is BOARD_FLUSH_MS old. */
+static void boards_flush_if_due(struct buyt_engine *e)
+{
+    if (e->board_flush_ready && !e->stopping && e->boards && buyt_boards_pending(e->boards) &&
+        e->recv_ns - buyt_boards_oldest_mark(e->boards) >= BOARD_FLUSH_MS * 1000000ull) {
+        uv_timer_stop(&e->board_flush_timer);
+        on_board_flush(&e->board_flush_timer);
+    }
+}
+
 /* buyt_predict_vehicle, and the boards it changed marked for publishing within ms. */
 static void predict_fix(struct buyt_engine *e, struct buyt_vehicle *v, int64_t time_ms,
                         const struct buyt_matcher_result *res)
@@ -1076,6 +1088,7 @@ void buyt_engine_handle(struct buyt_engine *e, const char *topic, const void *pa
     }
     if (buyt_batch_rows(&e->batch) >= e->cfg.batch_rows)
         buyt_engine_flush(e);
+    boards_flush_if_due(e);
 }
 
 /* ------------------------------------------------------------------ broker session */

@@ -5,6 +5,9 @@
 # throughput, CPU and loop lag of the same run. Figures go to docs/BENCHMARKS.md.
 #
 #   bench/board_latency.sh [VEHICLES] [DURATION_S] [BUILD_DIR]     (default 2000 180 build)
+#   WRK=30 bench/board_latency.sh 2000 180     also load the passenger API meanwhile: wrk (one
+#       thread, 32 connections) on the arrivals of the busiest stop for WRK seconds in the
+#       middle of the run, and the engine's message rate in the WRK seconds before vs during
 #
 # Starts throwaway servers (tools/servers.sh run), generates a city sized for the fleet (the
 # default city is 2,000 buses on 150 routes and 4,000 stops; larger fleets scale routes and
@@ -64,6 +67,18 @@ c0=$(cpu $ing)
   --duration "$dur" --stats-interval 0 2>"$work/sim.log" &
 sim=$!
 pids+=($sim)
+if [ -n "${WRK:-}" ]; then
+  busiest=$(psql -Atq "$BUYT_PG" -c "SELECT stop_id FROM gtfs_stop_times GROUP BY stop_id ORDER BY count(*) DESC LIMIT 1")
+  msgs() { curl -sf "http://127.0.0.1:$port/metrics" | awk '$1 == "buyt_ingest_messages_total" { print $2 }'; }
+  sleep $(( dur / 2 - WRK ))
+  m0=$(msgs); sleep "$WRK"; m1=$(msgs)
+  wrk -t1 -c32 -d"${WRK}s" --latency "http://127.0.0.1:$port/api/v1/stops/$busiest/arrivals" >"$work/wrk.txt"
+  m2=$(msgs)
+  echo "wrk on /api/v1/stops/$busiest/arrivals:"
+  grep -E "Requests/sec|^ +(50|99)%|Latency|Non-2xx" "$work/wrk.txt" | sed 's/^/  /'
+  curl -sf "http://127.0.0.1:$port/api/v1/stops/$busiest/arrivals" | python3 -c 'import json,sys; d=json.load(sys.stdin); a=d["arrivals"]; print("  arrivals in a response: %d, real-time %d" % (len(a), sum(1 for x in a if x.get("realtime"))))' || true
+  awk -v a="$m0" -v b="$m1" -v c="$m2" -v w="$WRK" 'BEGIN { printf "engine messages/s: %.0f before wrk, %.0f during wrk\n", (b - a) / w, (c - b) / w }'
+fi
 wait $sim || { tail -5 "$work/sim.log"; exit 1; }
 c1=$(cpu $ing)
 sleep 2

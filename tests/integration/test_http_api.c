@@ -803,7 +803,7 @@ static double check_exposition(const char *text, const char *want)
             char name[96], type[32];
             cr_assert_eq(sscanf(l + 7, "%95s %31s", name, type), 2, "line %d: %s", line, l);
             cr_assert(!strcmp(type, "counter") || !strcmp(type, "gauge") ||
-                          !strcmp(type, "histogram"),
+                          !strcmp(type, "histogram") || !strcmp(type, "summary"),
                       "line %d: %s", line, l);
             for (int i = 0; i < n_types; i++)
                 cr_assert_str_neq(types[i], name, "TYPE of %s twice", name);
@@ -834,7 +834,7 @@ static double check_exposition(const char *text, const char *want)
             char *end;
             double v = strtod(l + j + 1, &end);
             cr_assert_eq(*end, '\0', "line %d: value: %s", line, l);
-            /* The family: the name, or the name less a histogram suffix. */
+            /* The family: the name, or the name less a histogram/summary suffix. */
             bool declared = false;
             for (int k = 0; k < n_types && !declared; k++) {
                 size_t tl = strlen(types[k]);

@@ -1048,7 +1048,8 @@ static void refresh_on_pattern(struct buyt_api *a)
         }
         a->onp[a->n_onp++] = (struct on_pattern){net->trips[v->trip].pattern, i};
     }
-    qsort(a->onp, a->n_onp, sizeof *a->onp, cmp_on_pattern);
+    if (a->n_onp) /* a->onp is NULL until a vehicle has a trip: qsort wants a pointer */
+        qsort(a->onp, a->n_onp, sizeof *a->onp, cmp_on_pattern);
     a->onp_built_ms = now;
     a->onp_loads = e->stats.network_loads;
     a->onp_valid = true;

@@ -989,9 +989,23 @@ static void h_stop(void *ud, struct buyt_http_req *r)
 
 const char *buyt_arrival_status_name(enum buyt_arrival_status s)
 {
-    static const char *const names[] = {"scheduled",   "on_time", "early",     "delayed",
-                                        "approaching", "at_stop", "off_route", "layover"};
+    static const char *const names[] = {"scheduled", "on_time",     "early",
+                                        "delayed",   "approaching", "at_stop",
+                                        "off_route", "layover",     "cancelled"};
     return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "scheduled";
+}
+
+const char *buyt_arrival_basis_name(enum buyt_arrival_basis b)
+{
+    static const char *const names[] = {"schedule", "deviation", "history", "schedule_pace",
+                                        "block"};
+    return (unsigned)b < sizeof names / sizeof names[0] ? names[b] : "schedule";
+}
+
+const char *buyt_arrival_fallback_name(enum buyt_arrival_fallback f)
+{
+    static const char *const names[] = {NULL, "no_prediction", "vehicle_silent", "off_route"};
+    return (unsigned)f < sizeof names / sizeof names[0] ? names[f] : NULL;
 }
 
 static bool claimed(const uint32_t *trips, uint32_t n, uint32_t t)
@@ -1034,10 +1048,59 @@ static void refresh_on_pattern(struct buyt_api *a)
         }
         a->onp[a->n_onp++] = (struct on_pattern){net->trips[v->trip].pattern, i};
     }
-    qsort(a->onp, a->n_onp, sizeof *a->onp, cmp_on_pattern);
+    if (a->n_onp) /* a->onp is NULL until a vehicle has a trip: qsort wants a pointer */
+        qsort(a->onp, a->n_onp, sizeof *a->onp, cmp_on_pattern);
     a->onp_built_ms = now;
     a->onp_loads = e->stats.network_loads;
     a->onp_valid = true;
+}
+
+/* Appends the visits of `stop` scheduled to arrive in [from, to] at their schedule, but for the
+ * trips in skip[0..n_skip). */
+static int list_scheduled(struct buyt_api *a, struct buyt_engine *e, uint32_t stop, int64_t from,
+                          int64_t to, const uint32_t *skip, uint32_t n_skip,
+                          struct buyt_arrival *out, uint32_t cap, uint32_t *n)
+{
+    const struct api_index *ix = &a->ix;
+    const struct buyt_network *net = e->net;
+    if (!net || ix->net != net || stop >= net->n_stops)
+        return 0;
+    const struct occ *occ = ix->stop_occ + ix->stop_occ_start[stop];
+    uint32_t n_occ = ix->stop_occ_start[stop + 1] - ix->stop_occ_start[stop];
+    for (uint32_t o = 0; o < n_occ; o++) {
+        uint32_t p = occ[o].pattern, k = occ[o].k;
+        uint32_t lo = ix->pat_trip_start[p], hi = ix->pat_trip_start[p + 1];
+        int64_t first = from - (int64_t)ix->pat_span_s[p] * 1000;
+        while (lo < hi) { /* first trip starting at or after `first` */
+            uint32_t mid = lo + (hi - lo) / 2;
+            if (ix->pat_trip_ms[mid] < first)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (uint32_t i = lo; i < ix->pat_trip_start[p + 1] && ix->pat_trip_ms[i] <= to; i++) {
+            uint32_t t = ix->pat_trips[i];
+            const struct buyt_network_trip *tr = &net->trips[t];
+            const struct buyt_network_time *tm = &net->times[tr->first_time + k];
+            int64_t sa = tr->day_start_ms + (int64_t)tm->arrival_s * 1000;
+            if (sa < from || sa > to || claimed(skip, n_skip, t))
+                continue;
+            if (*n == cap)
+                return BUYT_EFULL;
+            out[(*n)++] = (struct buyt_arrival){
+                .trip = t,
+                .stop_index = k,
+                .scheduled_arrival_ms = sa,
+                .scheduled_departure_ms = tr->day_start_ms + (int64_t)tm->departure_s * 1000,
+                .vehicle = -1,
+                .distance_m = NAN,
+                .stops_away = -1,
+                .status = BUYT_ARRIVAL_SCHEDULED,
+                .basis = BUYT_ARRIVAL_BASIS_SCHEDULE,
+                .fallback = BUYT_ARRIVAL_FALLBACK_NO_PREDICTION};
+        }
+    }
+    return 0;
 }
 
 int buyt_api_arrivals_baseline(void *ud, struct buyt_engine *e, uint32_t stop, int64_t now,
@@ -1122,42 +1185,19 @@ int buyt_api_arrivals_baseline(void *ud, struct buyt_engine *e, uint32_t stop, i
                                                 .distance_m = dist,
                                                 .stops_away = (int32_t)away,
                                                 .status = st,
-                                                .last_update_ms = v->matched_ms};
+                                                .last_update_ms = v->matched_ms,
+                                                .basis = BUYT_ARRIVAL_BASIS_DEVIATION};
         }
     }
     /* Every other trip through the stop, at its schedule. */
-    for (uint32_t o = 0; o < n_occ; o++) {
-        uint32_t p = occ[o].pattern, k = occ[o].k;
-        uint32_t lo = ix->pat_trip_start[p], hi = ix->pat_trip_start[p + 1];
-        int64_t first = from - (int64_t)ix->pat_span_s[p] * 1000;
-        while (lo < hi) { /* first trip starting at or after `first` */
-            uint32_t mid = lo + (hi - lo) / 2;
-            if (ix->pat_trip_ms[mid] < first)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        for (uint32_t i = lo; i < ix->pat_trip_start[p + 1] && ix->pat_trip_ms[i] <= to; i++) {
-            uint32_t t = ix->pat_trips[i];
-            const struct buyt_network_trip *tr = &net->trips[t];
-            const struct buyt_network_time *tm = &net->times[tr->first_time + k];
-            int64_t sa = tr->day_start_ms + (int64_t)tm->arrival_s * 1000;
-            if (sa < from || sa > to || claimed(rt_trips, n_rt, t))
-                continue;
-            if (*n == cap)
-                return BUYT_EFULL;
-            out[(*n)++] = (struct buyt_arrival){
-                .trip = t,
-                .stop_index = k,
-                .scheduled_arrival_ms = sa,
-                .scheduled_departure_ms = tr->day_start_ms + (int64_t)tm->departure_s * 1000,
-                .vehicle = -1,
-                .distance_m = NAN,
-                .stops_away = -1,
-                .status = BUYT_ARRIVAL_SCHEDULED};
-        }
-    }
-    return 0;
+    return list_scheduled(a, e, stop, from, to, rt_trips, n_rt, out, cap, n);
+}
+
+int buyt_api_arrivals_scheduled(struct buyt_api *a, struct buyt_engine *e, uint32_t stop,
+                                int64_t from_ms, int64_t to_ms, struct buyt_arrival *out,
+                                uint32_t cap, uint32_t *n)
+{
+    return list_scheduled(a, e, stop, from_ms, to_ms, NULL, 0, out, cap, n);
 }
 
 static int64_t expected_ms(const struct buyt_arrival *x)
@@ -1198,6 +1238,22 @@ static void h_arrivals(void *ud, struct buyt_http_req *r)
     int64_t now = buyt_http_now_ms(r);
     if (q_time(r, "time", &now) < 0)
         return;
+    /* source: the configured provider (default) or the baseline, for comparing them. */
+    buyt_arrivals_fn fn = a->arrivals;
+    void *fn_ud = a->arrivals_ud ? a->arrivals_ud : a;
+    const char *source = a->arrivals_source, *want;
+    int hs = query_raw(r, "source", false, &want);
+    if (hs < 0)
+        return;
+    if (hs == 1 && !strcmp(want, "baseline")) {
+        fn = buyt_api_arrivals_baseline;
+        fn_ud = a;
+        source = BUYT_API_BASELINE_SOURCE;
+    } else if (hs == 1 && strcmp(want, a->arrivals_source)) {
+        buyt_http_error(r, 400, "bad_parameter", "source",
+                        "source: want baseline or %s, got '%.40s'", a->arrivals_source, want);
+        return;
+    }
     int64_t from = now - before * 60000, to = now + after * 60000;
     uint32_t n = 0;
     for (;;) {
@@ -1205,9 +1261,7 @@ static void h_arrivals(void *ud, struct buyt_http_req *r)
             a->arr = malloc(256 * sizeof *a->arr);
             a->arr_cap = a->arr ? 256 : 0;
         }
-        int rc = a->arr ? a->arrivals(a->arrivals_ud ? a->arrivals_ud : a, e, stop, now, from, to,
-                                      a->arr, a->arr_cap, &n)
-                        : BUYT_ENOMEM;
+        int rc = a->arr ? fn(fn_ud, e, stop, now, from, to, a->arr, a->arr_cap, &n) : BUYT_ENOMEM;
         if (rc == 0)
             break;
         void *p = rc == BUYT_EFULL && a->arr_cap < 65536
@@ -1225,7 +1279,6 @@ static void h_arrivals(void *ud, struct buyt_http_req *r)
     a->st.arrivals_built++;
     qsort(a->arr, n, sizeof *a->arr, cmp_arrival);
     const struct buyt_network *net = e->net;
-    const char *source = a->arrivals_source;
     struct buyt_jsonw *w = buyt_http_body(r);
     buyt_jsonw_obj_begin(w);
     buyt_jsonw_key(w, "stop");
@@ -1259,20 +1312,29 @@ static void h_arrivals(void *ud, struct buyt_http_req *r)
         w_time_or_null(w, "predicted_arrival_ms", x->predicted_arrival_ms);
         w_time_or_null(w, "predicted_departure_ms", x->predicted_departure_ms);
         buyt_jsonw_kbool(w, "realtime", x->realtime);
-        if (x->realtime)
+        /* A prediction that is not real-time is a trip not started, corrected by its block. */
+        bool predicted = x->predicted_arrival_ms != 0;
+        if (predicted)
             buyt_jsonw_kint(w, "deviation_s", x->deviation_s);
         else
             buyt_jsonw_knull(w, "deviation_s");
-        if (x->vehicle >= 0) {
+        if (x->vehicle >= 0 && isfinite(x->distance_m))
             buyt_jsonw_kfixed(w, "distance_from_stop_m", x->distance_m, 1);
-            buyt_jsonw_kint(w, "stops_away", x->stops_away);
-        } else {
+        else
             buyt_jsonw_knull(w, "distance_from_stop_m");
+        if (x->vehicle >= 0 && x->stops_away >= 0)
+            buyt_jsonw_kint(w, "stops_away", x->stops_away);
+        else
             buyt_jsonw_knull(w, "stops_away");
-        }
         buyt_jsonw_kstr(w, "status", buyt_arrival_status_name(x->status));
         w_time_or_null(w, "last_update_ms", x->last_update_ms);
-        buyt_jsonw_kstr(w, "predicted_source", x->realtime ? source : "schedule");
+        buyt_jsonw_kstr(w, "predicted_source", predicted ? source : "schedule");
+        buyt_jsonw_kstr(w, "prediction_basis", buyt_arrival_basis_name(x->basis));
+        const char *why = buyt_arrival_fallback_name(x->fallback);
+        if (why)
+            buyt_jsonw_kstr(w, "schedule_reason", why);
+        else
+            buyt_jsonw_knull(w, "schedule_reason");
         buyt_jsonw_obj_end(w);
     }
     buyt_jsonw_arr_end(w);

@@ -16,7 +16,8 @@
  *
  * Arrivals (/api/v1/stops/{stop_id}/arrivals) come from one function, `arrivals` in the options:
  * by default buyt_api_arrivals_baseline (the OneBusAway baseline: schedule plus the vehicle's
- * current deviation); the predictor (predict.h, board.h) replaces it there. */
+ * current deviation); buyt-ingest sets buyt's predictor there (predict_arrivals.h). The
+ * baseline stays reachable with ?source=baseline, for comparison. */
 #ifndef BUYT_API_H
 #define BUYT_API_H
 
@@ -34,14 +35,40 @@ enum buyt_arrival_status {
     BUYT_ARRIVAL_ON_TIME,
     BUYT_ARRIVAL_EARLY,       /* more than 60 s ahead of schedule */
     BUYT_ARRIVAL_DELAYED,     /* more than 300 s behind */
-    BUYT_ARRIVAL_APPROACHING, /* next stop is this one, within 300 m */
+    BUYT_ARRIVAL_APPROACHING, /* baseline: next stop is this one, within 300 m; predictor:
+                                 expected within the boards' approaching_s (60 s) */
     BUYT_ARRIVAL_AT_STOP,     /* within 30 m of the stop */
-    BUYT_ARRIVAL_OFF_ROUTE,
-    BUYT_ARRIVAL_LAYOVER, /* waiting at a terminal before the trip */
+    BUYT_ARRIVAL_OFF_ROUTE,   /* predictor: realtime false, no prediction (a ghost) */
+    BUYT_ARRIVAL_LAYOVER,     /* waiting at a terminal before the trip */
+    BUYT_ARRIVAL_CANCELLED,   /* the trip is cancelled (predictor only) */
 };
 
 /** Stable lower-case name ("scheduled", "on_time", "at_stop"...). */
 const char *buyt_arrival_status_name(enum buyt_arrival_status s);
+
+/** What a predicted time is based on. */
+enum buyt_arrival_basis {
+    BUYT_ARRIVAL_BASIS_SCHEDULE = 0,  /* no prediction: the timetable */
+    BUYT_ARRIVAL_BASIS_DEVIATION,     /* baseline: the schedule plus the vehicle's deviation */
+    BUYT_ARRIVAL_BASIS_HISTORY,       /* predictor: mostly learned segment and dwell times */
+    BUYT_ARRIVAL_BASIS_SCHEDULE_PACE, /* predictor: from where the bus is, mostly at the
+                                         timetable's running times (nothing learned yet) */
+    BUYT_ARRIVAL_BASIS_BLOCK,         /* predictor: not started; follows its block's vehicle
+                                         (predicted end of its trip + layover) */
+};
+
+/** Why an arrival is listed at its schedule (basis SCHEDULE). */
+enum buyt_arrival_fallback {
+    BUYT_ARRIVAL_FALLBACK_NONE = 0,       /* it has a prediction, or it is cancelled */
+    BUYT_ARRIVAL_FALLBACK_NO_PREDICTION,  /* no vehicle (or network) predicts it */
+    BUYT_ARRIVAL_FALLBACK_VEHICLE_SILENT, /* its vehicle sent nothing for over 2 min */
+    BUYT_ARRIVAL_FALLBACK_OFF_ROUTE,      /* its vehicle is off its route */
+};
+
+/** Stable lower-case names ("history", "block"...; "vehicle_silent"...); NULL for
+ *  BUYT_ARRIVAL_FALLBACK_NONE. */
+const char *buyt_arrival_basis_name(enum buyt_arrival_basis b);
+const char *buyt_arrival_fallback_name(enum buyt_arrival_fallback f);
 
 /** One arrival of a trip at the stop asked about. */
 struct buyt_arrival {
@@ -49,13 +76,15 @@ struct buyt_arrival {
     uint32_t stop_index; /* the stop's position in the trip (a loop may visit a stop twice) */
     int64_t scheduled_arrival_ms, scheduled_departure_ms;
     int64_t predicted_arrival_ms, predicted_departure_ms; /* 0: no prediction */
-    bool realtime;
+    bool realtime;       /* a fresh vehicle on the trip predicts it */
     int32_t vehicle;     /* index in e->vehicles.v, -1 if none */
-    int32_t deviation_s; /* + late; meaningful when realtime */
-    double distance_m;   /* along the shape from the vehicle to the stop; NAN if no vehicle */
-    int32_t stops_away;  /* -1 if no vehicle */
+    int32_t deviation_s; /* + late: predicted - scheduled; meaningful with a prediction */
+    double distance_m;   /* along the shape from the vehicle to the stop; NAN if unknown */
+    int32_t stops_away;  /* -1 if unknown */
     enum buyt_arrival_status status;
-    int64_t last_update_ms; /* GNSS time of the fix the prediction is from; 0 if none */
+    int64_t last_update_ms; /* GNSS time of the vehicle's newest fix; 0 if none */
+    enum buyt_arrival_basis basis;
+    enum buyt_arrival_fallback fallback;
 };
 
 /** Fills out[0..*n) with the arrivals at stop `stop` (index in net->stops) whose expected time
@@ -76,6 +105,16 @@ int buyt_api_arrivals_baseline(void *ud, struct buyt_engine *e, uint32_t stop, i
                                uint32_t cap, uint32_t *n);
 #define BUYT_API_BASELINE_SOURCE "schedule_deviation"
 
+/** Appends to out[*n .. cap) every visit of stop `stop` by a valid trip whose scheduled arrival
+ *  lies in [from_ms, to_ms], at its schedule, as the baseline lists a trip without a fresh
+ *  vehicle: no prediction, realtime false, vehicle -1, status SCHEDULED, basis SCHEDULE,
+ *  fallback NO_PREDICTION. For providers that overlay their predictions on the timetable.
+ *  `a` is the api object (a provider's `ud` when arrivals_ud is NULL). Returns 0, or BUYT_EFULL
+ *  when more existed (out holds cap). Loop thread. */
+int buyt_api_arrivals_scheduled(struct buyt_api *a, struct buyt_engine *e, uint32_t stop,
+                                int64_t from_ms, int64_t to_ms, struct buyt_arrival *out,
+                                uint32_t cap, uint32_t *n);
+
 /* ------------------------------------------------------------------ the server */
 
 struct buyt_api_opts {
@@ -88,7 +127,7 @@ struct buyt_api_opts {
     uint32_t max_connections;    /* [4096] */
     buyt_arrivals_fn arrivals;   /* NULL: buyt_api_arrivals_baseline */
     void *arrivals_ud;           /* its `ud` (NULL: the api object) */
-    const char *arrivals_source; /* its name in responses ("predictor"...) */
+    const char *arrivals_source; /* its name in responses and in ?source= ("predictor"...) */
 };
 
 /** Starts the HTTP server on the engine's loop (e->loop; the engine initialised, started or

@@ -964,6 +964,57 @@ static void board_text(const struct buyt_board_config *c, struct buyt_board *out
     out->msg.ascii = c->text.ascii;
 }
 
+/* The rules at the top of board.h for one visit; boards and the passenger API's arrivals
+ * (predict_arrivals.c) both decide through here. */
+void buyt_board_visit_classify(const struct buyt_board_config *c, const struct buyt_predict *p,
+                               uint32_t trip, uint32_t k, int64_t sched_ms, int64_t now_ms,
+                               struct buyt_board_visit *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = BUYT_BOARD_VISIT_SCHEDULE;
+    out->eta_ms = sched_ms;
+    out->status = BUYT__V1__ARRIVAL_STATUS__ARRIVAL_STATUS_SCHEDULED_ONLY;
+    struct buyt_predict_arrival a;
+    enum buyt_predict_state st = buyt_predict_get(p, trip, k, &a);
+    if (st == BUYT_PREDICT_DEPARTED) {
+        out->kind = BUYT_BOARD_VISIT_GONE;
+        return;
+    }
+    if (st == BUYT_PREDICT_CANCELLED) {
+        out->kind = BUYT_BOARD_VISIT_CANCELLED;
+        out->status = BUYT__V1__ARRIVAL_STATUS__ARRIVAL_STATUS_CANCELLED;
+        return;
+    }
+    if (st != BUYT_PREDICT_LIVE)
+        return;
+    out->pred = a;
+    if (a.off_route || now_ms - a.fix_ms > (int64_t)c->stale_s * 1000) {
+        /* A ghost: off its route or silent. The schedule, marked as such. */
+        out->kind = a.off_route ? BUYT_BOARD_VISIT_OFF_ROUTE : BUYT_BOARD_VISIT_SILENT;
+        return;
+    }
+    out->eta_ms = a.eta_ms > now_ms || !a.on_trip ? a.eta_ms : now_ms;
+    int64_t to_go = out->eta_ms - now_ms, late = out->eta_ms - sched_ms;
+    bool close = to_go <= (int64_t)c->approaching_s * 1000;
+    bool delayed = late > (int64_t)c->delayed_s * 1000;
+    if (!a.on_trip) { /* not started: its vehicle is still on the trip before */
+        out->kind = BUYT_BOARD_VISIT_BLOCK;
+        out->status = delayed ? BUYT__V1__ARRIVAL_STATUS__ARRIVAL_STATUS_DELAYED
+                              : BUYT__V1__ARRIVAL_STATUS__ARRIVAL_STATUS_SCHEDULED_ONLY;
+        return;
+    }
+    out->kind = BUYT_BOARD_VISIT_LIVE;
+    out->realtime = true;
+    if (a.at_stop && (k > 0 || close))
+        out->status = BUYT__V1__ARRIVAL_STATUS__ARRIVAL_STATUS_AT_STOP;
+    else if (close)
+        out->status = BUYT__V1__ARRIVAL_STATUS__ARRIVAL_STATUS_APPROACHING;
+    else if (delayed)
+        out->status = BUYT__V1__ARRIVAL_STATUS__ARRIVAL_STATUS_DELAYED;
+    else
+        out->status = BUYT__V1__ARRIVAL_STATUS__ARRIVAL_STATUS_REALTIME;
+}
+
 /* The arrivals of a board and its content hash; no text lines yet. */
 static int board_arrivals(struct buyt_boards *b, const struct buyt_predict *p, uint32_t stop,
                           int64_t now_ms, struct buyt_board *out)
@@ -975,7 +1026,6 @@ static int board_arrivals(struct buyt_boards *b, const struct buyt_predict *p, u
     struct buyt_board_counters *ctr = &b->ctr;
     struct cand cand[CAND_MAX];
     uint32_t nc = 0;
-    int64_t stale_ms = (int64_t)c->stale_s * 1000;
     int64_t end = now_ms + (int64_t)c->horizon_s * 1000;
     uint32_t hi = b->visit_first[stop + 1];
     for (uint32_t i = visit_lower(b, stop, now_ms - (int64_t)c->late_window_s * 1000);
@@ -984,52 +1034,23 @@ static int board_arrivals(struct buyt_boards *b, const struct buyt_predict *p, u
         int64_t sched = b->base_ms + (int64_t)v->t_s * 1000;
         if (sched > end)
             break;
-        struct cand x = {.eta_ms = sched,
-                         .sched_ms = sched,
-                         .trip = v->trip,
-                         .status = BUYT__V1__ARRIVAL_STATUS__ARRIVAL_STATUS_SCHEDULED_ONLY};
-        struct buyt_predict_arrival a;
-        enum buyt_predict_state st = buyt_predict_get(p, v->trip, v->k, &a);
-        if (st == BUYT_PREDICT_DEPARTED)
+        struct buyt_board_visit bv;
+        buyt_board_visit_classify(c, p, v->trip, v->k, sched, now_ms, &bv);
+        if (bv.kind == BUYT_BOARD_VISIT_GONE)
             continue;
-        if (st == BUYT_PREDICT_CANCELLED) {
-            if (sched < now_ms)
-                continue;
-            x.status = BUYT__V1__ARRIVAL_STATUS__ARRIVAL_STATUS_CANCELLED;
-        } else if (st == BUYT_PREDICT_LIVE && (a.off_route || now_ms - a.fix_ms > stale_ms)) {
-            /* A ghost: off its route or silent. The schedule, marked as such. */
-            if (a.off_route)
-                ctr->off_route++;
-            else
-                ctr->stale_vehicles++;
-            if (sched < now_ms)
-                continue;
-        } else if (st == BUYT_PREDICT_LIVE) {
-            x.vehicle = a.label;
-            x.eta_ms = a.eta_ms > now_ms || !a.on_trip ? a.eta_ms : now_ms;
-            int64_t to_go = x.eta_ms - now_ms, late = x.eta_ms - sched;
-            bool close = to_go <= (int64_t)c->approaching_s * 1000;
-            bool delayed = late > (int64_t)c->delayed_s * 1000;
-            if (!a.on_trip) { /* not started: its vehicle is still on the trip before */
-                x.status = delayed ? BUYT__V1__ARRIVAL_STATUS__ARRIVAL_STATUS_DELAYED
-                                   : BUYT__V1__ARRIVAL_STATUS__ARRIVAL_STATUS_SCHEDULED_ONLY;
-            } else {
-                x.realtime = true;
-                if (a.at_stop && (v->k > 0 || close))
-                    x.status = BUYT__V1__ARRIVAL_STATUS__ARRIVAL_STATUS_AT_STOP;
-                else if (close)
-                    x.status = BUYT__V1__ARRIVAL_STATUS__ARRIVAL_STATUS_APPROACHING;
-                else if (delayed)
-                    x.status = BUYT__V1__ARRIVAL_STATUS__ARRIVAL_STATUS_DELAYED;
-                else
-                    x.status = BUYT__V1__ARRIVAL_STATUS__ARRIVAL_STATUS_REALTIME;
-            }
-            if (x.eta_ms > end)
-                continue;
-        } else if (sched < now_ms) {
-            continue; /* no vehicle and its time has passed */
-        }
-        cand[nc++] = x;
+        if (bv.kind == BUYT_BOARD_VISIT_OFF_ROUTE)
+            ctr->off_route++;
+        else if (bv.kind == BUYT_BOARD_VISIT_SILENT)
+            ctr->stale_vehicles++;
+        bool predicted = bv.kind == BUYT_BOARD_VISIT_LIVE || bv.kind == BUYT_BOARD_VISIT_BLOCK;
+        if (predicted ? bv.eta_ms > end : sched < now_ms)
+            continue; /* beyond the horizon; or schedule-only and its time has passed */
+        cand[nc++] = (struct cand){.eta_ms = bv.eta_ms,
+                                   .sched_ms = sched,
+                                   .trip = v->trip,
+                                   .status = bv.status,
+                                   .realtime = bv.realtime,
+                                   .vehicle = predicted ? bv.pred.label : NULL};
     }
     qsort(cand, nc, sizeof *cand, cand_cmp);
     if (nc > c->max_arrivals)
@@ -1079,6 +1100,11 @@ static int board_arrivals(struct buyt_boards *b, const struct buyt_predict *p, u
 
     ctr->built++;
     return 0;
+}
+
+const struct buyt_board_config *buyt_boards_config(const struct buyt_boards *b)
+{
+    return &b->cfg;
 }
 
 int buyt_boards_build(struct buyt_boards *b, const struct buyt_predict *p, uint32_t stop,

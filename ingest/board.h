@@ -122,6 +122,36 @@ int buyt_boards_set_network(struct buyt_boards *b, const struct buyt_network *ne
 int buyt_boards_build(struct buyt_boards *b, const struct buyt_predict *p, uint32_t stop,
                       int64_t now_ms, struct buyt_board *out);
 
+/** How one visit reads at a board (the rules at the top of this file). */
+enum buyt_board_visit_kind {
+    BUYT_BOARD_VISIT_GONE = 0,  /* its vehicle has left the stop: not listed */
+    BUYT_BOARD_VISIT_SCHEDULE,  /* no prediction (no vehicle, not started, no chain) */
+    BUYT_BOARD_VISIT_CANCELLED, /* buyt_predict_trip_cancel */
+    BUYT_BOARD_VISIT_SILENT,    /* ghost: its vehicle silent for more than stale_s */
+    BUYT_BOARD_VISIT_OFF_ROUTE, /* ghost: its vehicle off its route */
+    BUYT_BOARD_VISIT_BLOCK,     /* not started: corrected by its block's vehicle, not realtime */
+    BUYT_BOARD_VISIT_LIVE,      /* its vehicle runs the trip: realtime */
+};
+
+struct buyt_board_visit {
+    enum buyt_board_visit_kind kind;
+    int64_t eta_ms; /* LIVE (never before now), BLOCK: predicted; otherwise the schedule */
+    Buyt__V1__ArrivalStatus status;
+    bool realtime;                    /* LIVE only */
+    struct buyt_predict_arrival pred; /* SILENT, OFF_ROUTE, BLOCK, LIVE; zeroed otherwise */
+};
+
+/** Classifies visit k of `trip`, scheduled at sched_ms (its departure at the trip's first
+ *  stop, its arrival elsewhere), at now_ms under c's stale_s, approaching_s and delayed_s.
+ *  Reads p only (counts nothing); horizon and expiry are the caller's. pred.label is
+ *  borrowed from p. */
+void buyt_board_visit_classify(const struct buyt_board_config *c, const struct buyt_predict *p,
+                               uint32_t trip, uint32_t k, int64_t sched_ms, int64_t now_ms,
+                               struct buyt_board_visit *out);
+
+/** The configuration b was created with (borrowed). */
+const struct buyt_board_config *buyt_boards_config(const struct buyt_boards *b);
+
 /** Packs a board into buf (protobuf). Returns the length, or 0 if cap is too small. */
 size_t buyt_board_pack(const struct buyt_board *bd, uint8_t *buf, size_t cap);
 

@@ -5,6 +5,7 @@
 #include "error.h"
 #include "kvconf.h"
 #include "log.h"
+#include "predict_arrivals.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -204,7 +205,11 @@ int main(int argc, char **argv)
         buyt_engine_close(&engine);
         return 1;
     }
-    if (buyt_api_start(&engine, &(struct buyt_api_opts){.listen = c.http}, &api, err, sizeof err)) {
+    /* Arrivals from the predictor; the baseline stays behind ?source=baseline. */
+    struct buyt_api_opts ao = {.listen = c.http,
+                               .arrivals = buyt_api_arrivals_predictor,
+                               .arrivals_source = BUYT_PREDICT_ARRIVALS_SOURCE};
+    if (buyt_api_start(&engine, &ao, &api, err, sizeof err)) {
         fprintf(stderr, "buyt-ingest: HTTP: %s\n", err);
         buyt_api_free(api);
         buyt_engine_close(&engine);

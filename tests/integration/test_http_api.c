@@ -7,6 +7,7 @@
 #include "contract.h"
 #include "engine.h"
 #include "mqtt.h"
+#include "predict_arrivals.h"
 #include "testkit.h"
 #include "topics.h"
 
@@ -183,11 +184,14 @@ static void rig_start(struct rig *r, const char *client_id, uint32_t track_pool)
                                      .last_day = "today"};
     buyt_engine_set_network(&r->e, make_network(buyt_wall_ms(), &r->ni), &info);
     cr_assert_eq(buyt_engine_start(&r->e), 0);
+    /* Arrivals from the predictor, as buyt-ingest wires them (ingest_main.c). */
     struct buyt_api_opts ao = {.listen = "127.0.0.1:0",
                                .cors_origin = CORS_ORIGIN,
                                .probe_interval_ms = 100,
                                .track_pool = track_pool,
-                               .request_timeout_ms = 3000};
+                               .request_timeout_ms = 3000,
+                               .arrivals = buyt_api_arrivals_predictor,
+                               .arrivals_source = BUYT_PREDICT_ARRIVALS_SOURCE};
     cr_assert_eq(buyt_api_start(&r->e, &ao, &r->api, err, sizeof err), 0, "%s", err);
     r->port = buyt_api_port(r->api);
     cr_assert_gt(r->port, 0);
@@ -609,27 +613,47 @@ Test(http_api, vehicles_arrivals_and_tracks_follow_the_telemetry)
     cr_assert(json_is_null(json_object_get(j, "trip")));
     json_decref(j);
 
-    /* Arrivals at D: bus1's trip in real time (schedule + its deviation), then the next five
-     * trips east and the one trip west at their schedule. */
+    /* Arrivals at D: bus1's trip in real time, then the next five trips east and the one trip
+     * west at their schedule. The predictor has learned nothing in this fresh database, so it
+     * predicts from where bus1 is at the timetable's running times: the rest of the segment
+     * B -> C in proportion to the distance left (120 s for the whole segment), no dwell at C
+     * (none scheduled), then 120 s C -> D, from the time of bus1's newest fix. */
+    const struct buyt_network *net = r.e.net;
+    double d_b = buyt_network_trip_stop_dist(net, bus1->trip, 1);
+    double d_c = buyt_network_trip_stop_dist(net, bus1->trip, 2);
+    double d_d = buyt_network_trip_stop_dist(net, bus1->trip, 3);
+    int64_t want_d =
+        bus1->matched_ms + llround((d_c - bus1->dist_m) / (d_c - d_b) * 120000.0) + 120000;
+    int64_t sched_d = r.ni.bus_start + 3 * 120000;
     j = get_json(&r, "/api/v1/stops/D/arrivals", 200);
-    cr_assert_str_eq(jstr(j, "predicted_source"), BUYT_API_BASELINE_SOURCE);
+    cr_assert_str_eq(jstr(j, "predicted_source"), BUYT_PREDICT_ARRIVALS_SOURCE);
     json_t *arr = json_object_get(j, "arrivals");
     cr_assert_eq(json_array_size(arr), 7, "bus1's trip, 5 more east, 1 west: %s", json_dumps(j, 0));
     json_t *a0 = json_array_get(arr, 0);
     cr_assert_str_eq(jstr(a0, "trip_id"), r.ni.bus_trip);
     cr_assert_str_eq(jstr(a0, "vehicle_id"), "bus1");
     cr_assert(json_is_true(json_object_get(a0, "realtime")));
-    cr_assert_eq(jint(a0, "scheduled_arrival_ms"), r.ni.bus_start + 3 * 120000);
-    cr_assert_eq(jint(a0, "predicted_arrival_ms"),
-                 jint(a0, "scheduled_arrival_ms") + 1000LL * bus1->deviation_s);
+    cr_assert_eq(jint(a0, "scheduled_arrival_ms"), sched_d);
+    /* The engine keeps bus1's progress as a float, the predictor as the matcher's double: the
+     * two may round the 101 s remainder to different milliseconds. */
+    long long pa = jint(a0, "predicted_arrival_ms");
+    cr_assert(llabs(pa - want_d) <= 1, "predicted %lld, want %lld", pa, (long long)want_d);
+    cr_assert_eq(jint(a0, "predicted_departure_ms"), pa, "no dwell scheduled at D");
+    long long dev = jint(a0, "deviation_s");
+    cr_assert(llabs(dev * 1000 - (pa - sched_d)) <= 500, "deviation %lld s: predicted - scheduled",
+              dev);
+    cr_assert(dev > -60 && dev <= 300, "bus1 runs %lld s late: neither early nor delayed", dev);
+    cr_assert_str_eq(jstr(a0, "status"), "on_time", "over a minute away: not approaching");
     cr_assert_eq(jint(a0, "stops_away"), 1);
     cr_assert_float_eq(json_number_value(json_object_get(a0, "distance_from_stop_m")),
-                       buyt_network_trip_stop_dist(r.e.net, bus1->trip, 3) - bus1->dist_m, 0.5);
+                       d_d - bus1->dist_m, 0.5);
     cr_assert_str_eq(jstr(a0, "route_short_name"), "01");
     cr_assert_str_eq(jstr(a0, "headsign"), "Bến xe Giáp Bát");
     cr_assert_eq(jint(a0, "stop_sequence"), 40);
     cr_assert_eq(jint(a0, "last_update_ms"), bus1->matched_ms);
-    cr_assert_str_eq(jstr(a0, "predicted_source"), BUYT_API_BASELINE_SOURCE);
+    cr_assert_str_eq(jstr(a0, "predicted_source"), BUYT_PREDICT_ARRIVALS_SOURCE);
+    cr_assert_str_eq(jstr(a0, "prediction_basis"), "schedule_pace");
+    cr_assert(json_is_null(json_object_get(a0, "schedule_reason")));
     long long prev = 0;
     for (size_t i = 0; i < json_array_size(arr); i++) {
         json_t *a = json_array_get(arr, i);
@@ -639,12 +663,35 @@ Test(http_api, vehicles_arrivals_and_tracks_follow_the_telemetry)
         cr_assert_geq(t, prev, "sorted by expected time");
         prev = t;
         if (i) {
+            /* No vehicle and no block in this network: the timetable, as the baseline. */
             cr_assert(json_is_false(json_object_get(a, "realtime")));
             cr_assert_str_eq(jstr(a, "status"), "scheduled");
             cr_assert(json_is_null(json_object_get(a, "vehicle_id")));
+            cr_assert(json_is_null(json_object_get(a, "predicted_arrival_ms")));
+            cr_assert(json_is_null(json_object_get(a, "deviation_s")));
             cr_assert_str_eq(jstr(a, "predicted_source"), "schedule");
+            cr_assert_str_eq(jstr(a, "prediction_basis"), "schedule");
+            cr_assert_str_eq(jstr(a, "schedule_reason"), "no_prediction");
         }
     }
+    json_decref(j);
+    /* The baseline on request: schedule + bus1's current deviation, the same trips. */
+    j = get_json(&r, "/api/v1/stops/D/arrivals?source=baseline", 200);
+    cr_assert_str_eq(jstr(j, "predicted_source"), BUYT_API_BASELINE_SOURCE);
+    arr = json_object_get(j, "arrivals");
+    cr_assert_eq(json_array_size(arr), 7);
+    a0 = json_array_get(arr, 0);
+    cr_assert_str_eq(jstr(a0, "trip_id"), r.ni.bus_trip);
+    cr_assert(json_is_true(json_object_get(a0, "realtime")));
+    cr_assert_eq(jint(a0, "predicted_arrival_ms"), sched_d + 1000LL * bus1->deviation_s);
+    cr_assert_eq(jint(a0, "deviation_s"), bus1->deviation_s);
+    cr_assert_eq(jint(a0, "last_update_ms"), bus1->matched_ms);
+    cr_assert_str_eq(jstr(a0, "predicted_source"), BUYT_API_BASELINE_SOURCE);
+    cr_assert_str_eq(jstr(a0, "prediction_basis"), "deviation");
+    cr_assert_str_eq(jstr(json_array_get(arr, 1), "prediction_basis"), "schedule");
+    json_decref(j);
+    j = get_json(&r, "/api/v1/stops/D/arrivals?source=" BUYT_PREDICT_ARRIVALS_SOURCE, 200);
+    cr_assert_str_eq(jstr(j, "predicted_source"), BUYT_PREDICT_ARRIVALS_SOURCE);
     json_decref(j);
     /* At B, which bus1 has passed: its trip is gone; route 02's trips start there. */
     j = get_json(&r, "/api/v1/stops/B/arrivals?minutes_before=0&minutes_after=30&limit=100", 200);
@@ -740,6 +787,7 @@ Test(http_api, bad_parameters_get_400_or_404_naming_the_parameter)
         {"/api/v1/stops/D/arrivals?minutes_after=1000", 400, "minutes_after"},
         {"/api/v1/stops/D/arrivals?minutes_before=-1", 400, "minutes_before"},
         {"/api/v1/stops/D/arrivals?limit=0", 400, "limit"},
+        {"/api/v1/stops/D/arrivals?source=oracle", 400, "source"},
         {"/api/v1/routes/NOPE", 404, "route_id"},
         {"/api/v1/vehicles?route=NOPE", 404, "route"},
         {"/api/v1/vehicles/nobus", 404, "vehicle_id"},

@@ -14,15 +14,13 @@
  * held in memory, ~80 bytes a fix). With --from/--to, the fixes stored in the `fixes` table in
  * [FROM, TO), with the drivers' sign-ins from `driver_events`, streamed in time order.
  *
- * CSV parsing is libcsv's (Debian libcsv3). It is loaded at run time with dlopen: the build
- * does not link it yet (see csv_load). */
+ * CSV parsing is libcsv's (Debian libcsv-dev). */
 #include "clock.h"
 #include "error.h"
 #include "eval.h"
 #include "netload.h"
 
 #include <csv.h>
-#include <dlfcn.h>
 #include <getopt.h>
 #include <libpq-fe.h>
 #include <math.h>
@@ -318,42 +316,6 @@ static void on_row(int term, void *data)
     r->nfield = 0;
 }
 
-/* libcsv's functions, resolved at run time: buyt's CMake does not link -lcsv (a one-line
- * change in ingest/CMakeLists.txt; then call csv_init & co directly and drop this). */
-struct csvlib {
-    void *so;
-    int (*init)(struct csv_parser *, unsigned char);
-    size_t (*parse)(struct csv_parser *, const void *, size_t, void (*)(void *, size_t, void *),
-                    void (*)(int, void *), void *);
-    int (*fini)(struct csv_parser *, void (*)(void *, size_t, void *), void (*)(int, void *),
-                void *);
-    void (*free)(struct csv_parser *);
-    int (*error)(struct csv_parser *);
-    char *(*strerror)(int);
-};
-
-static bool csv_load(struct csvlib *l)
-{
-    l->so = dlopen("libcsv.so.3", RTLD_NOW | RTLD_LOCAL);
-    if (!l->so) {
-        fprintf(stderr, "buyt-eval: %s (install libcsv3: tools/install-deps.sh)\n", dlerror());
-        return false;
-    }
-    /* POSIX guarantees data and function pointers convert (dlsym). */
-    *(void **)&l->init = dlsym(l->so, "csv_init");
-    *(void **)&l->parse = dlsym(l->so, "csv_parse");
-    *(void **)&l->fini = dlsym(l->so, "csv_fini");
-    *(void **)&l->free = dlsym(l->so, "csv_free");
-    *(void **)&l->error = dlsym(l->so, "csv_error");
-    *(void **)&l->strerror = dlsym(l->so, "csv_strerror");
-    if (!l->init || !l->parse || !l->fini || !l->free || !l->error || !l->strerror) {
-        fprintf(stderr, "buyt-eval: libcsv.so.3 lacks a function\n");
-        dlclose(l->so);
-        return false;
-    }
-    return true;
-}
-
 static int row_cmp(const void *a, const void *b)
 {
     const struct fixrow *x = a, *y = b;
@@ -364,29 +326,24 @@ static int row_cmp(const void *a, const void *b)
 
 static int read_csv(const char *path, struct csvread *r)
 {
-    struct csvlib l;
-    if (!csv_load(&l))
-        return 1;
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "buyt-eval: %s: %m\n", path);
-        dlclose(l.so);
         return 1;
     }
     struct csv_parser p;
     int rc = 0;
-    if (l.init(&p, CSV_STRICT | CSV_APPEND_NULL) != 0) {
+    if (csv_init(&p, CSV_STRICT | CSV_APPEND_NULL) != 0) {
         fprintf(stderr, "buyt-eval: csv_init failed\n");
         fclose(f);
-        dlclose(l.so);
         return 1;
     }
     char buf[1 << 16];
     size_t got;
     while ((got = fread(buf, 1, sizeof buf, f)) > 0 && !r->oom) {
-        if (l.parse(&p, buf, got, on_field, on_row, r) != got) {
+        if (csv_parse(&p, buf, got, on_field, on_row, r) != got) {
             fprintf(stderr, "buyt-eval: %s: near line %zu: %s\n", path, r->line + 1,
-                    l.strerror(l.error(&p)));
+                    csv_strerror(csv_error(&p)));
             rc = 1;
             break;
         }
@@ -396,10 +353,9 @@ static int read_csv(const char *path, struct csvread *r)
         rc = 1;
     }
     if (!rc)
-        l.fini(&p, on_field, on_row, r);
-    l.free(&p);
+        csv_fini(&p, on_field, on_row, r);
+    csv_free(&p);
     fclose(f);
-    dlclose(l.so);
     if (r->oom) {
         fprintf(stderr, "buyt-eval: out of memory reading %s\n", path);
         return 1;

@@ -57,6 +57,11 @@ struct feed {
     char etag[64];
     struct buyt_jsonw json;
     uint64_t json_version; /* 0: none */
+    /* gzip of each representation (0 protobuf, 1 JSON), made on the first request of a
+     * version that accepts it: compressing a city's feed costs more than building it. */
+    uint8_t *gz[2];
+    size_t gz_len[2]; /* 0: compression does not pay; the server sends it as it is */
+    uint64_t gz_version[2];
 };
 
 struct route_ctx {
@@ -66,6 +71,7 @@ struct route_ctx {
 
 struct buyt_gtfsrt {
     struct buyt_engine *e;
+    struct buyt_http *http; /* the server routing to us (buyt_gtfsrt_routes) */
     struct buyt_gtfsrt_opts o;
     struct route_ctx ctx[BUYT_GTFSRT_FEEDS];
     struct feed feed[BUYT_GTFSRT_FEEDS];
@@ -675,6 +681,28 @@ void buyt_gtfsrt_stats(const struct buyt_gtfsrt *g, struct buyt_gtfsrt_stats *ou
 
 /* ------------------------------------------------------------------ HTTP */
 
+/* Hands the server this version's gzip of the body when the client accepts gzip, compressing
+ * it on the first such request of the version. */
+static void offer_gzip(struct buyt_gtfsrt *g, struct feed *f, int rep, const void *body, size_t len,
+                       struct buyt_http_req *r)
+{
+    const char *ae = buyt_http_header(r, "accept-encoding");
+    if (!g->http || !ae || !buyt_http_accepts_gzip(ae, strlen(ae)))
+        return;
+    if (f->gz_version[rep] != f->version) {
+        free(f->gz[rep]);
+        f->gz[rep] = NULL;
+        f->gz_len[rep] = 0;
+        int rc = buyt_http_gzip(g->http, body, len, &f->gz[rep], &f->gz_len[rep]);
+        if (rc && rc != BUYT_ERANGE)
+            return; /* out of memory: the server compresses this answer itself */
+        f->gz_version[rep] = f->version;
+        g->st.gzip_builds++;
+    }
+    if (f->gz_len[rep])
+        buyt_http_set_body_gzip(r, f->gz[rep], f->gz_len[rep]);
+}
+
 static void h_feed(void *ud, struct buyt_http_req *r)
 {
     const struct route_ctx *rc = ud;
@@ -703,9 +731,11 @@ static void h_feed(void *ud, struct buyt_http_req *r)
     if (buyt_http_etag_fresh(r, etag))
         return; /* 304 without touching the body */
     struct buyt_jsonw *w = buyt_http_body(r);
+    struct feed *f = &g->feed[rc->feed];
     if (!json) {
         buyt_http_set_type(r, "application/x-protobuf");
         buyt_jsonw_raw(w, s.pb, s.len);
+        offer_gzip(g, f, 0, s.pb, s.len, r);
         return;
     }
     const char *j;
@@ -717,10 +747,12 @@ static void h_feed(void *ud, struct buyt_http_req *r)
         return;
     }
     buyt_jsonw_raw(w, j, n);
+    offer_gzip(g, f, 1, j, n, r);
 }
 
 int buyt_gtfsrt_routes(struct buyt_gtfsrt *g, struct buyt_http *http)
 {
+    g->http = http;
     int rc = buyt_http_route(http, "/gtfs-rt/vehicle-positions", BUYT_HTTP_GET, 0, h_feed,
                              &g->ctx[BUYT_GTFSRT_VEHICLE_POSITIONS]);
     if (!rc)
@@ -776,6 +808,8 @@ void buyt_gtfsrt_free(struct buyt_gtfsrt *g)
     for (int i = 0; i < BUYT_GTFSRT_FEEDS; i++) {
         free(g->feed[i].pb);
         free(g->feed[i].scratch);
+        free(g->feed[i].gz[0]);
+        free(g->feed[i].gz[1]);
         buyt_jsonw_close(&g->feed[i].json);
     }
     free(g->ent);

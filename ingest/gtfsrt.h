@@ -17,8 +17,10 @@
  * request after that, and its packed bytes are served to every request until then; a rebuild
  * whose entities equal the previous ones keeps the previous bytes (and header timestamp) and
  * ETag, so pollers get 304 while nothing moves. The JSON form is made from the cached bytes on
- * the first JSON request of each version. Building allocates only when the fleet outgrows the
- * arrays kept from earlier builds. ETag/If-None-Match, gzip and HEAD come from http.h.
+ * the first JSON request of each version, and each representation is gzipped once, on the
+ * first request of the version that accepts gzip (buyt_http_set_body_gzip). Building allocates
+ * only when the fleet outgrows the arrays kept from earlier builds. ETag/If-None-Match, gzip and
+ * HEAD come from http.h.
  *
  * Not thread-safe: everything runs on the engine's loop. */
 #ifndef BUYT_GTFSRT_H
@@ -106,6 +108,7 @@ struct buyt_gtfsrt_stats {
     uint64_t unchanged[BUYT_GTFSRT_FEEDS]; /* ... whose entities equalled the previous ones */
     uint64_t last_build_ns[BUYT_GTFSRT_FEEDS];
     uint64_t json_builds;
+    uint64_t gzip_builds;    /* representations compressed (once per version asked for) */
     uint64_t ghosts_dropped; /* live predictions left out: vehicle silent or off route */
 };
 void buyt_gtfsrt_stats(const struct buyt_gtfsrt *g, struct buyt_gtfsrt_stats *out);

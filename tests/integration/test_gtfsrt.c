@@ -836,18 +836,23 @@ Test(gtfsrt_http, json_format_etag_head_gzip_and_bad_format)
     for (int z = 0; z < 2; z++) {
         struct hresp id = get(&r, "GET", zipped[z], NULL);
         cr_assert_geq(id.len, 1024, "%s: %zu bytes, too small to be compressed", zipped[z], id.len);
-        struct hresp gz = get(&r, "GET", zipped[z], "Accept-Encoding: gzip\r\n");
-        cr_assert_eq(gz.status, 200);
-        cr_assert_str_eq(hdr(&gz, "content-encoding"), "gzip", "%s", zipped[z]);
-        cr_assert_lt(gz.len, id.len);
-        size_t ul;
-        char *u = gunzip(gz.body, gz.len, &ul);
-        cr_assert_eq(ul, id.len);
-        cr_assert_eq(memcmp(u, id.body, ul), 0, "%s", zipped[z]);
-        free(u);
-        free(gz.body);
+        for (int again = 0; again < 2; again++) {
+            struct hresp gz = get(&r, "GET", zipped[z], "Accept-Encoding: gzip\r\n");
+            cr_assert_eq(gz.status, 200);
+            cr_assert_str_eq(hdr(&gz, "content-encoding"), "gzip", "%s", zipped[z]);
+            cr_assert_lt(gz.len, id.len);
+            size_t ul;
+            char *u = gunzip(gz.body, gz.len, &ul);
+            cr_assert_eq(ul, id.len);
+            cr_assert_eq(memcmp(u, id.body, ul), 0, "%s", zipped[z]);
+            free(u);
+            free(gz.body);
+        }
         free(id.body);
     }
+    struct buyt_gtfsrt_stats st;
+    buyt_gtfsrt_stats(r.g, &st);
+    cr_assert_eq(st.gzip_builds, 2, "each representation compressed once for its version");
     struct hresp h = get(&r, "POST", feeds[0], NULL);
     cr_assert_eq(h.status, 405);
     free(h.body);

@@ -281,7 +281,7 @@ static void drive(struct rig *r, int extra)
     int64_t now = buyt_wall_ms();
     /* The extra buses: one fix each, off the network, 5 s ago. */
     for (int i = 1; i <= extra; i++) {
-        char vid[8];
+        char vid[16];
         snprintf(vid, sizeof vid, "x%02d", i);
         Buyt__V1__Fix f = BUYT__V1__FIX__INIT;
         f.lat_e7 = 210600000 + i * 1000;

@@ -342,7 +342,8 @@ static void fill_vehicle(struct ent *x, const struct buyt_vehicle *v)
 }
 
 /* VehiclePositions: every vehicle with a fix within stale_s; its trip, current stop and
- * status when the matcher has it on a trip and on its route. Returns the entity count. */
+ * status when the matcher has it on a trip and on its route. *n_ent gets the entity count.
+ * Returns 0 or BUYT_ENOMEM. */
 static int build_positions(struct buyt_gtfsrt *g, int64_t now_ms, uint32_t *n_ent)
 {
     const struct buyt_engine *e = g->e;

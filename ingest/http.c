@@ -123,6 +123,8 @@ struct buyt_http_req {
     int64_t now_ms;
     bool deferred;
     struct buyt_http_deferred *d;
+    const void *gz; /* the handler's gzip form of the body (buyt_http_set_body_gzip), borrowed */
+    size_t gz_len;
 };
 
 struct buyt_http_deferred {
@@ -480,6 +482,7 @@ void buyt_http_error(struct buyt_http_req *r, int status, const char *code, cons
     r->cache = "no-store";
     r->etag[0] = '\0';
     r->flags &= ~(unsigned)BUYT_HTTP_ETAG;
+    r->gz = NULL;
     write_error(&r->srv->body, status, code, param, msg);
 }
 
@@ -496,29 +499,71 @@ static bool origin_allowed(const struct buyt_http *s, h2o_req_t *hr, h2o_iovec_t
     return h2o_memis(origin->base, origin->len, s->cors_origin, strlen(s->cors_origin));
 }
 
+/* Compresses len bytes of body into out (cap >= deflateBound) with the server's stream and
+ * level. Returns the gzip length, or 0 if that failed or is not smaller than the input. */
+static size_t deflate_body(struct buyt_http *s, const void *body, size_t len, unsigned char *out,
+                           size_t cap)
+{
+    s->z.next_in = (Bytef *)(uintptr_t)body;
+    s->z.avail_in = (uInt)len;
+    s->z.next_out = out;
+    s->z.avail_out = (uInt)cap;
+    if (deflate(&s->z, Z_FINISH) != Z_STREAM_END || s->z.total_out >= len)
+        return 0;
+    return s->z.total_out;
+}
+
+/* The server's deflate stream, reset for a new body. */
+static bool deflate_ready(struct buyt_http *s)
+{
+    if (!s->z_ready) {
+        memset(&s->z, 0, sizeof s->z);
+        /* windowBits 15 + 16: the gzip wrapper (RFC 1952) that Content-Encoding: gzip means. */
+        if (deflateInit2(&s->z, s->gzip_level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+            return false;
+        s->z_ready = true;
+        return true;
+    }
+    return deflateReset(&s->z) == Z_OK;
+}
+
 /* Compresses body into pool memory. Returns the gzip bytes, or {NULL, 0} if not smaller. */
 static h2o_iovec_t gzip_body(struct buyt_http *s, h2o_mem_pool_t *pool, const char *body,
                              size_t len)
 {
     h2o_iovec_t none = {NULL, 0};
-    if (!s->z_ready) {
-        memset(&s->z, 0, sizeof s->z);
-        /* windowBits 15 + 16: the gzip wrapper (RFC 1952) that Content-Encoding: gzip means. */
-        if (deflateInit2(&s->z, s->gzip_level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-            return none;
-        s->z_ready = true;
-    } else if (deflateReset(&s->z) != Z_OK) {
+    if (!deflate_ready(s))
         return none;
-    }
     uLong bound = deflateBound(&s->z, (uLong)len);
     unsigned char *out = h2o_mem_alloc_pool(pool, bound);
-    s->z.next_in = (Bytef *)(uintptr_t)body;
-    s->z.avail_in = (uInt)len;
-    s->z.next_out = out;
-    s->z.avail_out = (uInt)bound;
-    if (deflate(&s->z, Z_FINISH) != Z_STREAM_END || s->z.total_out >= len)
-        return none;
-    return h2o_iovec_init(out, s->z.total_out);
+    size_t n = deflate_body(s, body, len, out, bound);
+    return n ? h2o_iovec_init(out, n) : none;
+}
+
+int buyt_http_gzip(struct buyt_http *s, const void *in, size_t n, uint8_t **out, size_t *out_len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (!deflate_ready(s))
+        return BUYT_ENOMEM;
+    uLong bound = deflateBound(&s->z, (uLong)n);
+    uint8_t *b = malloc(bound);
+    if (!b)
+        return BUYT_ENOMEM;
+    size_t len = deflate_body(s, in, n, b, bound);
+    if (!len) {
+        free(b);
+        return BUYT_ERANGE;
+    }
+    *out = b;
+    *out_len = len;
+    return 0;
+}
+
+void buyt_http_set_body_gzip(struct buyt_http_req *r, const void *gz, size_t len)
+{
+    r->gz = gz;
+    r->gz_len = len;
 }
 
 static void add_hdr(h2o_req_t *hr, const h2o_token_t *t, const char *v, size_t n)
@@ -588,7 +633,13 @@ static void send_answer(struct buyt_http_req *r)
         if (compressible && ae >= 0 &&
             buyt_http_accepts_gzip(hr->headers.entries[ae].value.base,
                                    hr->headers.entries[ae].value.len)) {
-            out = gzip_body(s, &hr->pool, body, len);
+            if (r->gz) { /* compressed once by the handler, for every request */
+                out.base = h2o_mem_alloc_pool(&hr->pool, r->gz_len);
+                memcpy(out.base, r->gz, r->gz_len);
+                out.len = r->gz_len;
+            } else {
+                out = gzip_body(s, &hr->pool, body, len);
+            }
             gz = out.base != NULL;
         }
         if (!gz) {
@@ -664,6 +715,7 @@ struct buyt_http_req *buyt_http_resume(struct buyt_http_deferred *d)
     }
     buyt_jsonw_reset(&r->srv->body);
     r->status = 200;
+    r->gz = NULL;
     return r;
 }
 

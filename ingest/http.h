@@ -139,6 +139,19 @@ void buyt_http_set_etag(struct buyt_http_req *r, const char *etag);
  *  return at once after buyt_http_set_etag(); the server answers 304. */
 bool buyt_http_etag_fresh(const struct buyt_http_req *r, const char *etag);
 
+/** A gzip encoding of the body already written, made once with buyt_http_gzip() and kept by
+ *  the handler across requests (a cached feed): a client that accepts gzip gets these bytes
+ *  (copied) instead of the body being compressed again for it. Borrowed until the answer is
+ *  sent; dropped by buyt_http_error(). The rules for compressing at all are unchanged (the
+ *  body's size against gzip_min_bytes, the client's Accept-Encoding). */
+void buyt_http_set_body_gzip(struct buyt_http_req *r, const void *gz, size_t len);
+
+/** Compresses n bytes as the server compresses bodies (gzip, its level) into *out (malloc'd:
+ *  the caller frees it) of *out_len bytes, for buyt_http_set_body_gzip(). Returns 0,
+ *  BUYT_ENOMEM, or BUYT_ERANGE when the result would not be smaller (send the body as is).
+ *  Loop thread (it uses the server's compressor). */
+int buyt_http_gzip(struct buyt_http *s, const void *in, size_t n, uint8_t **out, size_t *out_len);
+
 /** Adds a response header (both strings copied). At most 8 per response. */
 void buyt_http_add_header(struct buyt_http_req *r, const char *name, const char *value);
 

@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "engine.h"
 #include "error.h"
+#include "gtfsrt.h"
 #include "kvconf.h"
 #include "log.h"
 #include "predict_arrivals.h"
@@ -215,6 +216,9 @@ int main(int argc, char **argv)
         buyt_engine_close(&engine);
         return 1;
     }
+    struct buyt_gtfsrt *gtfsrt = NULL; /* /gtfs-rt/... on the API's port */
+    if (buyt_gtfsrt_start(&engine, buyt_api_http(api), NULL, &gtfsrt))
+        return 1;
     if (buyt_engine_start(&engine)) {
         fprintf(stderr, "buyt-ingest: could not start the engine\n");
         return 1;
@@ -234,6 +238,7 @@ int main(int argc, char **argv)
               (unsigned long long)s->accepted, (unsigned long long)s->duplicates,
               (unsigned long long)s->rows_committed, (unsigned long long)s->acks_published);
     buyt_api_free(api);
+    buyt_gtfsrt_free(gtfsrt);
     buyt_engine_close(&engine);
     int rc = uv_loop_close(loop);
     return rc ? 1 : 0;

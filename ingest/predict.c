@@ -49,6 +49,7 @@ struct slot {
     bool used, on_trip;
     int64_t *eta_ms; /* cap entries */
     uint8_t *src;
+    uint16_t *sd_s; /* standard deviation of each eta from learned errors, s; 0: unknown */
 };
 
 struct veh {
@@ -167,6 +168,7 @@ void buyt_predict_free(struct buyt_predict *p)
     for (uint32_t i = 0; i < p->n_slots; i++) {
         free(p->slots[i].eta_ms);
         free(p->slots[i].src);
+        free(p->slots[i].sd_s);
     }
     free(p->slots);
     free(p->veh);
@@ -428,7 +430,10 @@ static uint32_t slot_take(struct buyt_predict *p, uint32_t vehicle, uint32_t tri
         uint8_t *src = e ? realloc(s->src, n) : NULL;
         if (src)
             s->src = src;
-        if (!e || !src) {
+        uint16_t *sd = src ? realloc(s->sd_s, n * sizeof *sd) : NULL;
+        if (sd)
+            s->sd_s = sd;
+        if (!e || !src || !sd) {
             s->next_free = p->free_slot;
             p->free_slot = i;
             return NONE;
@@ -566,6 +571,10 @@ static void emit(const struct buyt_predict *p, struct slot *s, uint32_t j, int64
     a->shown_ms = shown;
     s->eta_ms[j] = shown;
     s->src[j] = 2 * a->learned_ms > a->total_ms ? BUYT_PREDICT_LEARNED : BUYT_PREDICT_SCHEDULE;
+    /* The spread is known only from learned errors: 0 (unknown) on the schedule alone, at
+     * least 1 s otherwise. */
+    long sd = a->var_s2 > 0 ? lround(sqrt(a->var_s2)) : 0;
+    s->sd_s[j] = (uint16_t)(a->var_s2 > 0 ? (sd < 1 ? 1 : sd > 65535 ? 65535 : sd) : 0);
 }
 
 /* Predicts stops k+1 .. n-1 of slot s's trip from a departure from stop k at dep_ms (mean),
@@ -936,6 +945,7 @@ enum buyt_predict_state buyt_predict_get(const struct buyt_predict *p, uint32_t 
         .vehicle = s->vehicle,
         .label = v->label,
         .source = (enum buyt_predict_source)s->src[k],
+        .uncertainty_s = s->sd_s[k],
         .on_trip = s->on_trip,
         .at_stop = s->on_trip && v->trip == s->trip && v->zone_k == k && k == v->next_stop,
         .off_route = v->off_route,

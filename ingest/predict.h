@@ -149,6 +149,10 @@ struct buyt_predict_arrival {
     bool on_trip;   /* the vehicle runs this trip now; false: a later trip of its block */
     bool at_stop;   /* the vehicle is at this stop now */
     bool off_route; /* the vehicle is off its route: the prediction is not current */
+    /* Standard deviation of the arrival, s, from the learned errors of the estimates summed to
+     * it (eta_ms is early_z of them before the mean); 0: unknown (the schedule alone, whose
+     * error is not known). */
+    uint32_t uncertainty_s;
 };
 
 /** State of stop k (0-based in the trip's stop list) of `trip`; fills *out when LIVE. */

@@ -5,7 +5,9 @@
 #include "http.h"
 
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 static const char *find(const char *q, const char *name)
 {
@@ -156,4 +158,49 @@ Test(http_params, times_are_rfc3339_or_unix_milliseconds)
                          "17172000001234567890"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         cr_assert_eq(buyt_api_parse_time(bad[i], &ms), BUYT_EINVAL, "'%s'", bad[i]);
+}
+
+/* Not a parameter, but the server's one stateless service: gzip for bodies a handler caches. */
+Test(http_params, gzip_for_cached_bodies_inflates_back_and_refuses_what_does_not_shrink)
+{
+    uv_loop_t loop;
+    cr_assert_eq(uv_loop_init(&loop), 0);
+    struct buyt_http *s;
+    char err[128];
+    cr_assert_eq(buyt_http_new(&loop, &(struct buyt_http_opts){.listen = "127.0.0.1:0"}, &s, err,
+                               sizeof err),
+                 0, "%s", err);
+    static char in[20000];
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = "GTFS-Realtime feed "[i % 19];
+    for (int round = 0; round < 2; round++) { /* the compressor is reused: reset each time */
+        uint8_t *gz;
+        size_t n;
+        cr_assert_eq(buyt_http_gzip(s, in, sizeof in, &gz, &n), 0);
+        cr_assert_lt(n, sizeof in / 10);
+        cr_assert_eq(gz[0], 0x1f, "a gzip member (RFC 1952), not a bare deflate stream");
+        cr_assert_eq(gz[1], 0x8b);
+        char back[sizeof in];
+        uLongf blen = sizeof back;
+        z_stream z = {0};
+        cr_assert_eq(inflateInit2(&z, 15 + 16), Z_OK);
+        z.next_in = gz;
+        z.avail_in = (uInt)n;
+        z.next_out = (Bytef *)back;
+        z.avail_out = (uInt)blen;
+        cr_assert_eq(inflate(&z, Z_FINISH), Z_STREAM_END);
+        cr_assert_eq(z.total_out, sizeof in);
+        inflateEnd(&z);
+        cr_assert_eq(memcmp(back, in, sizeof in), 0);
+        free(gz);
+    }
+    uint8_t *gz = (uint8_t *)"x";
+    size_t n = 1;
+    cr_assert_eq(buyt_http_gzip(s, "ab", 2, &gz, &n), BUYT_ERANGE, "two bytes never shrink");
+    cr_assert_null(gz);
+    cr_assert_eq(n, 0);
+    buyt_http_stop(s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    buyt_http_free(s);
+    cr_assert_eq(uv_loop_close(&loop), 0);
 }

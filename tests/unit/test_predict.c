@@ -403,6 +403,40 @@ Test(predict, eta_is_moved_earlier_by_the_learned_spread_only)
     buyt_network_free(s.net);
 }
 
+Test(predict, uncertainty_is_the_learned_spread_and_unknown_on_the_schedule_alone)
+{
+    struct street s;
+    street_make(&s);
+    uint32_t t = trip_add(&s, "T1", true, 9 * 3600 + 5 * 60, NULL);
+    street_finish(&s);
+    struct buyt_predict *p;
+    cr_assert_eq(buyt_predict_new(NULL, &p), 0);
+    cr_assert_eq(buyt_predict_set_network(p, s.net), 0);
+    /* s0 -> s1 learned with standard deviation 20 s, s1 -> s2 with 15 s: 25 s at s2. */
+    struct buyt_predict_stat st = {.kind = BUYT_PREDICT_TRAVEL,
+                                   .from_stop = "s0",
+                                   .to_stop = "s1",
+                                   .band = 2,
+                                   .n = 50,
+                                   .mean_s = 100,
+                                   .var_s2 = 400};
+    cr_assert_eq(buyt_predict_stat_put(p, &st), 0);
+    st.from_stop = "s1";
+    st.to_stop = "s2";
+    st.var_s2 = 225;
+    cr_assert_eq(buyt_predict_stat_put(p, &st), 0);
+    struct buyt_matcher_result r = at(s.net, t, 0);
+    cr_assert_eq(buyt_predict_vehicle(p, 0, "v", HMS(9, 4, 0), &r), 0);
+    struct buyt_predict_arrival a;
+    uint32_t want[4] = {0, 20, 25, 25}; /* s0: the scheduled departure; s3: the schedule adds 0 */
+    for (uint32_t k = 0; k < 4; k++) {
+        cr_assert_eq(buyt_predict_get(p, t, k, &a), BUYT_PREDICT_LIVE);
+        cr_assert_eq(a.uncertainty_s, want[k], "stop %u: %u", k, a.uncertainty_s);
+    }
+    buyt_predict_free(p);
+    buyt_network_free(s.net);
+}
+
 Test(predict, blend_learns_error_variances_online)
 {
     struct street s;

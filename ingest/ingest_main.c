@@ -1,6 +1,7 @@
 /* buyt-ingest: the engine. Wires config, signals and the engine module together. */
 #include "api.h"
 #include "clock.h"
+#include "dashboard.h"
 #include "engine.h"
 #include "error.h"
 #include "kvconf.h"
@@ -91,6 +92,7 @@ static void usage(FILE *f)
 static uv_signal_t sig_term, sig_int, sig_hup;
 static struct buyt_engine engine;
 static struct buyt_api *api;
+static struct buyt_dashboard dashboard;
 
 static void on_stopped(void *arg)
 {
@@ -206,6 +208,12 @@ int main(int argc, char **argv)
     }
     if (buyt_api_start(&engine, &(struct buyt_api_opts){.listen = c.http}, &api, err, sizeof err)) {
         fprintf(stderr, "buyt-ingest: HTTP: %s\n", err);
+        buyt_api_free(api);
+        buyt_engine_close(&engine);
+        return 1;
+    }
+    if (buyt_dashboard_init(&dashboard, &engine, api, err, sizeof err)) {
+        fprintf(stderr, "buyt-ingest: dashboard: %s\n", err);
         buyt_api_free(api);
         buyt_engine_close(&engine);
         return 1;

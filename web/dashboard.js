@@ -806,9 +806,12 @@
       $('banner').hidden = true;
       requestDraw();
     } catch (err) {
-      if (!S.failingSince) S.failingSince = Date.now();
+      if (!S.failingSince) {
+        S.failingSince = Date.now();
+        S.failingSinceServer = serverNow();
+      }
       const b = $('banner');
-      b.textContent = `Engine not answering since ${fmtClock(S.failingSince)} (${err.message}) — retrying; the map shows the last data`;
+      b.textContent = `Engine not answering since ${fmtClock(S.failingSinceServer)} (${err.message}) — retrying; the map shows the last data`;
       b.hidden = false;
     } finally {
       inFlight = false;

@@ -446,7 +446,7 @@ static void w_engine(struct buyt_jsonw *w, struct buyt_dashboard *d)
     if (base) {
         double s = (double)(cur.mono_ms - base->mono_ms) / 1000.0;
         buyt_jsonw_obj_begin(w);
-        buyt_jsonw_kfixed(w, "window_s", s, 1);
+        buyt_jsonw_kfixed(w, "window_s", s, 3);
         w_rate(w, "messages_per_s", cur.messages, base->messages, s);
         w_rate(w, "records_per_s", cur.records, base->records, s);
         w_rate(w, "rejected_per_s", cur.rejected, base->rejected, s);

@@ -60,6 +60,7 @@ struct route {
     buyt_http_handler handler;
     void *ud;
     uint32_t n_seg;
+    bool slash; /* the pattern ends in '/': the path must too ("/dashboard/") */
     struct segment seg[MAX_SEGMENTS];
 };
 
@@ -348,7 +349,10 @@ static const char *reason(int status)
     switch (status) {
     case 200: return "OK";
     case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
     case 304: return "Not Modified";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
@@ -777,6 +781,7 @@ int buyt_http_route(struct buyt_http *s, const char *pattern, unsigned methods, 
             p++;
     }
     rt->pattern = pattern;
+    rt->slash = rt->n_seg > 0 && pattern[strlen(pattern) - 1] == '/';
     rt->methods = methods | ((methods & BUYT_HTTP_GET) ? BUYT_HTTP_HEAD : 0);
     rt->flags = flags;
     rt->handler = handler;
@@ -811,6 +816,9 @@ static bool route_match(const struct route *rt, const char *path, size_t n, h2o_
         }
         i = e + 1;
     }
+    /* i == n + 1: the last segment ended the path; i == n: a '/' followed it. */
+    if (rt->slash)
+        return i == n;
     return i == n + 1 || (rt->n_seg == 0 && n == 1);
 }
 

@@ -77,10 +77,11 @@ int buyt_http_new(uv_loop_t *loop, const struct buyt_http_opts *opts, struct buy
                   char *err, size_t errlen);
 
 /** Adds a route (before or after listening). `pattern` starts with '/'; a segment "{name}"
- *  captures one non-empty path segment (percent-decoded). `methods`: BUYT_HTTP_GET and/or
- *  others (HEAD is implied by GET). The pattern string is borrowed (a literal) and names the
- *  route in the metrics. Returns 0, BUYT_EINVAL (malformed pattern) or BUYT_EFULL (more than
- *  BUYT_HTTP_MAX_ROUTES). */
+ *  captures one non-empty path segment (percent-decoded). A trailing '/' is significant:
+ *  "/dashboard/" matches that path only, "/dashboard" only that one. `methods`:
+ *  BUYT_HTTP_GET and/or others (HEAD is implied by GET). The pattern string is borrowed (a
+ *  literal) and names the route in the metrics. Returns 0, BUYT_EINVAL (malformed pattern) or
+ *  BUYT_EFULL (more than BUYT_HTTP_MAX_ROUTES). */
 #define BUYT_HTTP_MAX_ROUTES 48
 int buyt_http_route(struct buyt_http *s, const char *pattern, unsigned methods, unsigned flags,
                     buyt_http_handler handler, void *ud);

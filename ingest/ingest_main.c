@@ -1,6 +1,7 @@
 /* buyt-ingest: the engine. Wires config, signals and the engine module together. */
 #include "api.h"
 #include "clock.h"
+#include "dashboard.h"
 #include "engine.h"
 #include "error.h"
 #include "gtfsrt.h"
@@ -93,6 +94,7 @@ static void usage(FILE *f)
 static uv_signal_t sig_term, sig_int, sig_hup;
 static struct buyt_engine engine;
 static struct buyt_api *api;
+static struct buyt_dashboard dashboard;
 
 static void on_stopped(void *arg)
 {
@@ -216,9 +218,19 @@ int main(int argc, char **argv)
         buyt_engine_close(&engine);
         return 1;
     }
-    struct buyt_gtfsrt *gtfsrt = NULL; /* /gtfs-rt/... on the API's port */
-    if (buyt_gtfsrt_start(&engine, buyt_api_http(api), NULL, &gtfsrt))
+    if (buyt_dashboard_init(&dashboard, &engine, api, err, sizeof err)) {
+        fprintf(stderr, "buyt-ingest: dashboard: %s\n", err);
+        buyt_api_free(api);
+        buyt_engine_close(&engine);
         return 1;
+    }
+    struct buyt_gtfsrt *gtfsrt = NULL; /* /gtfs-rt/... on the API's port */
+    if (buyt_gtfsrt_start(&engine, buyt_api_http(api), NULL, &gtfsrt)) {
+        fprintf(stderr, "buyt-ingest: GTFS-Realtime feeds could not start (out of memory)\n");
+        buyt_api_free(api);
+        buyt_engine_close(&engine);
+        return 1;
+    }
     if (buyt_engine_start(&engine)) {
         fprintf(stderr, "buyt-ingest: could not start the engine\n");
         return 1;

@@ -109,8 +109,9 @@ if "$bin/buyt-sim" --help 2>/dev/null | grep -q -- --skip-blocks; then
 fi
 
 printf '\nbuyt demo is running.\n'
-printf '  API         curl -s http://127.0.0.1:8080/api/v1/vehicles | head -c 600\n'
-printf '              (the operators'"'"' dashboard page is not built yet: docs/openapi.yaml lists the API)\n'
+printf '  \033[1mdashboard   http://127.0.0.1:8080/dashboard/\033[0m   (open it in a browser; docs/DASHBOARD.md)\n'
+[ "$start" = now ] || printf '              (replaying yesterday: its fixes are hours old, so the map shows them stale)\n'
+printf '  API         curl -s http://127.0.0.1:8080/api/v1/vehicles | head -c 600   (docs/openapi.yaml)\n'
 printf '  a stop sign %s/buyt-sign --mqtt %s --agency hn --stop STOP_ID\n' "$bin" "$BUYT_MQTT_SIGN_URL"
 printf '  health      curl -s http://127.0.0.1:8080/healthz\n'
 printf '  metrics     curl -s http://127.0.0.1:8080/metrics | grep ^buyt_ | head\n'

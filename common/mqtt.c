@@ -4,6 +4,7 @@
 #include "error.h"
 #include "log.h"
 
+#include <inttypes.h>
 #include <mosquitto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@ struct buyt_mqtt {
     uv_timer_t misc_timer;  /* 1 s: mosquitto_loop_misc and poll re-sync */
     uv_timer_t retry_timer; /* reconnect backoff */
     bool connected, connecting, closing, started;
+    char tls_err[160]; /* TLS: the library's first error message of the current attempt */
     int pending_closes;
     void (*done)(void *);
     void *done_arg;
@@ -113,6 +115,7 @@ int buyt_mqtt_url_parse(const char *url, struct buyt_mqtt_url *u)
 
 static void sync_poll(struct buyt_mqtt *m);
 static void schedule_retry(struct buyt_mqtt *m);
+static void tls_failed(struct buyt_mqtt *m);
 
 static void on_handle_closed(uv_handle_t *h)
 {
@@ -150,7 +153,10 @@ static void on_poll(uv_poll_t *h, int status, int events)
          * this callback (bounded, so one busy peer cannot starve the loop) instead of paying a
          * loop iteration per message. */
         for (int i = 0; i < 512; i++) {
-            if (mosquitto_loop_read(m->mosq, 1) != MOSQ_ERR_SUCCESS)
+            int rc = mosquitto_loop_read(m->mosq, 1);
+            if (rc == MOSQ_ERR_TLS && m->connecting)
+                tls_failed(m); /* the library closed the socket without on_disconnect */
+            if (rc != MOSQ_ERR_SUCCESS)
                 break;
             int fd = mosquitto_socket(m->mosq), avail = 0;
             if (fd < 0 || ioctl(fd, FIONREAD, &avail) || avail <= 0)
@@ -211,18 +217,65 @@ static void on_misc(uv_timer_t *t)
     sync_poll(m);
 }
 
+/* ------------------------------------------------------------------ TLS failures */
+
+/* libmosquitto reports why a handshake failed (OpenSSL's error queue: "certificate verify
+ * failed", "wrong version number"...) only through its log callback. The callback is set for
+ * the connection attempt only: while it is set the library formats every log line it makes
+ * (one per packet), which a connected client should not pay for. */
+static void lib_on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
+{
+    (void)mosq;
+    struct buyt_mqtt *m = obj;
+    if (level != MOSQ_LOG_ERR || m->tls_err[0])
+        return; /* the first error of the attempt is the cause; the rest follow from it */
+    const char *p = strstr(str, "OpenSSL Error[");
+    if (p && (p = strstr(p, "]: ")))
+        str = p + 3;
+    size_t o = 0; /* logfmt-safe: no quotes, backslashes or control characters */
+    for (; *str && o + 1 < sizeof m->tls_err; str++)
+        m->tls_err[o++] = *str == '"' || *str == '\\' || (unsigned char)*str < 0x20 ? '\'' : *str;
+    m->tls_err[o] = '\0';
+}
+
+static void log_capture(struct buyt_mqtt *m, bool on)
+{
+    if (!m->url.tls)
+        return;
+    if (on)
+        m->tls_err[0] = '\0';
+    mosquitto_log_callback_set(m->mosq, on ? lib_on_log : NULL);
+}
+
+/* A connection attempt failed in the TLS handshake or the TLS setup: the broker's certificate
+ * is not trusted or does not name the host, the broker refused our client certificate, the CA
+ * file is not usable, or the peer does not speak TLS. Never a fallback to plain MQTT: the
+ * attempt is retried with backoff, as TLS. */
+static void tls_failed(struct buyt_mqtt *m)
+{
+    m->stats.tls_failures++;
+    const char *why = m->tls_err[0] ? m->tls_err : "unknown";
+    BUYT_WARN("mqtt",
+              "msg=\"TLS handshake failed\" host=%s port=%d err=\"%s\" tls_failures=%" PRIu64,
+              m->url.host, m->url.port, why, m->stats.tls_failures);
+    m->tls_err[0] = '\0';
+}
+
 /* ------------------------------------------------------------------ connect / reconnect */
 
 static void try_connect(struct buyt_mqtt *m)
 {
     if (m->closing || m->connected || m->connecting)
         return;
+    log_capture(m, true);
     int rc = m->started ? mosquitto_reconnect_async(m->mosq)
                         : mosquitto_connect_async(m->mosq, m->url.host, m->url.port,
                                                   m->keepalive_s);
     if (rc == MOSQ_ERR_SUCCESS) {
         m->started = true;
         m->connecting = true;
+    } else if (rc == MOSQ_ERR_TLS) {
+        tls_failed(m);
     } else {
         BUYT_DEBUG("mqtt", "msg=\"connect failed\" host=%s port=%d err=\"%s\"", m->url.host,
                    m->url.port, mosquitto_strerror(rc));
@@ -253,6 +306,7 @@ static void lib_on_connect(struct mosquitto *mosq, void *obj, int rc)
     (void)mosq;
     struct buyt_mqtt *m = obj;
     m->connecting = false;
+    log_capture(m, false); /* a CONNACK: the handshake is behind us */
     if (rc != 0) {
         BUYT_WARN("mqtt", "msg=\"connection refused\" host=%s port=%d reason=\"%s\"", m->url.host,
                   m->url.port, mosquitto_connack_string(rc));
@@ -271,10 +325,15 @@ static void lib_on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 {
     (void)mosq;
     struct buyt_mqtt *m = obj;
-    bool was = m->connected;
+    bool was = m->connected, attempt = m->connecting;
     m->connected = m->connecting = false;
-    if (!was)
+    if (!was) {
+        /* Lost before the CONNACK with OpenSSL's reason logged: the peer refused us after our
+         * side of the handshake (TLS 1.3: a missing or untrusted client certificate). */
+        if (attempt && (rc == MOSQ_ERR_TLS || (m->url.tls && m->tls_err[0])))
+            tls_failed(m);
         return; /* on_disconnect can fire twice; report once */
+    }
     m->stats.disconnects++;
     if (!m->closing)
         BUYT_WARN("mqtt", "msg=disconnected host=%s port=%d reason=%d", m->url.host, m->url.port,
@@ -331,6 +390,13 @@ int buyt_mqtt_new(uv_loop_t *loop, const struct buyt_mqtt_opts *o,
     if (!rc && m->url.tls) {
         rc = mosquitto_tls_set(m->mosq, o->cafile, o->cafile ? NULL : "/etc/ssl/certs",
                                o->certfile, o->keyfile, NULL);
+        /* Explicit rather than the library's defaults: TLS 1.2 at least, the broker's
+         * certificate chain verified (1 = SSL_VERIFY_PEER) and so is its name (the URL's host
+         * against the certificate's subjectAltName: "insecure" stays false). */
+        if (!rc)
+            rc = mosquitto_tls_opts_set(m->mosq, 1, "tlsv1.2", NULL);
+        if (!rc)
+            rc = mosquitto_tls_insecure_set(m->mosq, false);
     }
     if (!rc && o->will_topic)
         rc = mosquitto_will_set(m->mosq, o->will_topic, (int)o->will_len, o->will_payload, 1,

@@ -37,7 +37,8 @@ struct buyt_mqtt_opts {
     const char *client_id; /* required for a persistent session */
     bool clean_session;    /* false: persistent session (default for buyt programs) */
     int keepalive_s;       /* 0: 30 */
-    const char *cafile;    /* TLS: CA bundle (mqtts:// with NULL: the system's CAs) */
+    const char *cafile;    /* TLS: CA bundle (mqtts:// with NULL: the system's CAs); the
+                              broker's chain and host name are always verified */
     const char *certfile;  /* TLS client certificate, or NULL */
     const char *keyfile;   /* its key, or NULL */
     /* Last will, published by the broker if we vanish (NULL topic: none). */
@@ -80,9 +81,11 @@ int buyt_mqtt_publish(struct buyt_mqtt *m, const char *topic, const void *payloa
 /** True between on_connect and on_disconnect. */
 bool buyt_mqtt_connected(const struct buyt_mqtt *m);
 
-/** Counters for metrics. */
+/** Counters for metrics. tls_failures: connection attempts that failed in the TLS handshake
+ *  or setup (untrusted certificate, host name not in it, unusable CA file, peer without TLS);
+ *  each is also logged at warn with the library's reason. */
 struct buyt_mqtt_stats {
-    uint64_t connects, disconnects, received, published, publish_failed;
+    uint64_t connects, disconnects, received, published, publish_failed, tls_failures;
 };
 void buyt_mqtt_stats(const struct buyt_mqtt *m, struct buyt_mqtt_stats *out);
 

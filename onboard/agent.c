@@ -856,12 +856,14 @@ void buyt_agent_stop(struct buyt_agent *a, void (*done)(void *arg), void *arg)
     int rc = buyt_journal_sync(a->journal);
     struct buyt_journal_stats js;
     buyt_journal_stats(a->journal, &js);
+    struct buyt_mqtt_stats ms;
+    buyt_mqtt_stats(a->mqtt, &ms);
     BUYT_INFO(MOD,
               "msg=stopping records=%" PRIu64 " refused=%" PRIu64 " append_failed=%" PRIu64
               " undated_epochs=%" PRIu64 " journal_records=%" PRIu64 " last_seq=%" PRIu64
-              " sync=\"%s\"",
+              " sync=\"%s\" mqtt_connects=%" PRIu64 " mqtt_tls_failures=%" PRIu64,
               a->records, a->refused, a->append_failed, a->undated_epochs, js.records, js.last_seq,
-              rc ? buyt_strerror(rc) : "ok");
+              rc ? buyt_strerror(rc) : "ok", ms.connects, ms.tls_failures);
     /* The OFFLINE status is published by hand: a clean DISCONNECT makes the broker drop the
      * will, and a retained ONLINE would otherwise outlive the agent. */
     a->pending++; /* held until finish_mqtt */

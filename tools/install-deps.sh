@@ -8,7 +8,7 @@ PKGS=(
   build-essential cmake pkg-config clang
   libuv1-dev libpq-dev libprotobuf-c-dev protobuf-c-compiler libmosquitto-dev
   libcriterion-dev libssl-dev libjansson-dev zlib1g-dev libzip-dev libh2o-dev libcsv-dev
-  mosquitto mosquitto-clients postgresql-15 postgresql-client-15
+  mosquitto mosquitto-clients postgresql-15 postgresql-client-15 openssl
 )
 
 # Node.js runs the official GTFS-Realtime bindings the tests decode our feeds with

@@ -16,7 +16,10 @@
 #
 # DIR/env holds: BUYT_SERVERS_DIR, BUYT_PG (libpq conninfo), BUYT_PG_HOST, BUYT_PG_PORT,
 # BUYT_MQTT_HOST, BUYT_MQTT_PORT, BUYT_MQTT_URL (engine account), BUYT_MQTT_TOOL_URL,
-# BUYT_MQTT_SIGN_URL, and the account passwords.
+# BUYT_MQTT_SIGN_URL, and the account passwords; for the broker's TLS listener (127.0.0.1, its
+# own port, same accounts and ACL, certificate from a CA made for this DIR): BUYT_MQTT_TLS_PORT,
+# BUYT_MQTTS_URL, BUYT_MQTTS_TOOL_URL, BUYT_MQTTS_SIGN_URL, and BUYT_MQTT_CAFILE (that CA; the
+# server certificate names IP:127.0.0.1 and DNS:localhost).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -29,11 +32,11 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 as_pg() { if is_root; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() {
+pick_port() { # pick_port [EXCEPT]: a free loopback port other than EXCEPT (picked, not yet bound)
   local p i
   for i in $(seq 1 200); do
     p=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
-    if port_free "$p"; then echo "$p"; return 0; fi
+    if [ "$p" != "${1:-}" ] && port_free "$p"; then echo "$p"; return 0; fi
   done
   die "no free port found"
 }
@@ -129,27 +132,78 @@ mqtt_init() {
   chmod 600 "$m/secrets"
   # As root the broker drops to user mosquitto, which must own what it writes and reads.
   is_root && chown -R mosquitto: "$m/data" "$m/passwd" "$m/acl" && chown mosquitto: "$m"
-  return 0
+  mqtt_tls_init "$dir"
+}
+
+# A CA made for this DIR alone, a server certificate it signs, and a second listener (TLS,
+# 127.0.0.1, its own port) appended to the configuration. per_listener_settings is false, so the
+# accounts, the ACL and allow_anonymous apply to it as to the plain one. The CA key is deleted
+# once the server certificate is signed: nothing else will ever be signed by this CA.
+mqtt_tls_init() {
+  local dir=$1 m=$1/mqtt t=$1/mqtt/tls
+  command -v openssl >/dev/null || die "openssl not found: run tools/install-deps.sh"
+  rm -rf "$t"
+  mkdir -p "$t"
+  local log=$t/openssl.log
+  { openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
+      -days 3650 -subj "/CN=buyt throwaway test CA $(basename "$dir")" \
+      -keyout "$t/ca.key" -out "$t/ca.crt" &&
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -sha256 \
+      -subj "/CN=buyt throwaway broker" -keyout "$t/server.key" -out "$t/server.csr" &&
+    printf '%s\n' 'basicConstraints = critical, CA:FALSE' \
+      'keyUsage = critical, digitalSignature, keyEncipherment' \
+      'extendedKeyUsage = serverAuth' 'subjectAltName = IP:127.0.0.1, DNS:localhost' \
+      >"$t/server.ext" &&
+    openssl x509 -req -in "$t/server.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -sha256 \
+      -CAcreateserial -CAserial "$t/ca.srl" -days 3650 -extfile "$t/server.ext" \
+      -out "$t/server.crt"; } >"$log" 2>&1 || { cat "$log" >&2; die "TLS certificates failed"; }
+  rm -f "$t/ca.key" "$t/ca.srl" "$t/server.csr" "$t/server.ext"
+  chmod 644 "$t/ca.crt" "$t/server.crt"
+  chmod 600 "$t/server.key"
+  # Read again as user mosquitto on every SIGHUP (mqtt-account).
+  is_root && chown mosquitto: "$t/server.key" "$t/server.crt"
+  local tport; tport=$(pick_port "$(cat "$m/port")")
+  echo "$tport" >"$m/tls_port"
+  cat >>"$m/mosquitto.conf" <<EOF
+
+# Added by tools/servers.sh: a TLS listener, certificate from a CA made for this directory.
+listener $tport 127.0.0.1
+certfile $t/server.crt
+keyfile $t/server.key
+EOF
 }
 
 mqtt_start() {
-  local dir=$1 m=$1/mqtt attempt port pid
+  local dir=$1 m=$1/mqtt attempt port tport pid
   for attempt in 1 2 3 4 5; do
     port=$(cat "$m/port")
+    tport=$(cat "$m/tls_port" 2>/dev/null || true)
     mosquitto -c "$m/mosquitto.conf" >>"$m/stdout.log" 2>&1 &
     pid=$!
     echo $pid >"$dir/mqtt.pid"
-    # Up = our process still alive after the port answers (another program may hold the port,
+    # Up = our process still alive after both ports answer (another program may hold a port,
     # in which case mosquitto exits at once with "Address already in use").
-    if wait_for 20 mosquitto bash -c "kill -0 $pid && exec 3<>/dev/tcp/127.0.0.1/$port" &&
+    if wait_for 20 mosquitto bash -c "kill -0 $pid && exec 3<>/dev/tcp/127.0.0.1/$port &&
+        { [ -z '$tport' ] || exec 4<>/dev/tcp/127.0.0.1/$tport; }" &&
       sleep 0.3 && kill -0 "$pid" 2>/dev/null; then
       return 0
     fi
-    # Port taken between pick_port and the bind: move the listener to a new port and retry.
+    # A port taken between pick_port and the bind: move that listener (the plain one when
+    # neither is seen taken any more) to a new port and retry.
     kill -9 "$pid" 2>/dev/null || true
-    local newport; newport=$(pick_port)
-    sed -i "s/^listener $port /listener $newport /" "$m/mosquitto.conf"
-    echo "$newport" >"$m/port"
+    wait "$pid" 2>/dev/null || true
+    local newport moved=0
+    if [ -n "$tport" ] && ! port_free "$tport"; then
+      newport=$(pick_port "$port")
+      sed -i "s/^listener $tport /listener $newport /" "$m/mosquitto.conf"
+      echo "$newport" >"$m/tls_port"
+      tport=$newport moved=1
+    fi
+    if [ "$moved" = 0 ] || ! port_free "$port"; then
+      newport=$(pick_port "$tport")
+      sed -i "s/^listener $port /listener $newport /" "$m/mosquitto.conf"
+      echo "$newport" >"$m/port"
+    fi
   done
   tail -20 "$m/mosquitto.log" "$m/stdout.log" >&2 || true
   die "mosquitto did not start"
@@ -185,6 +239,15 @@ BUYT_MQTT_URL=mqtt://buyt-ingest:$BUYT_MQTT_INGEST_PASS@127.0.0.1:$mp
 BUYT_MQTT_TOOL_URL=mqtt://buyt-tool:$BUYT_MQTT_TOOL_PASS@127.0.0.1:$mp
 BUYT_MQTT_SIGN_URL=mqtt://buyt-sign:$BUYT_MQTT_SIGN_PASS@127.0.0.1:$mp
 EOF
+  [ -f "$dir/mqtt/tls_port" ] || return 0
+  local tp; tp=$(cat "$dir/mqtt/tls_port")
+  cat >>"$dir/env" <<EOF
+BUYT_MQTT_TLS_PORT=$tp
+BUYT_MQTT_CAFILE=$dir/mqtt/tls/ca.crt
+BUYT_MQTTS_URL=mqtts://buyt-ingest:$BUYT_MQTT_INGEST_PASS@127.0.0.1:$tp
+BUYT_MQTTS_TOOL_URL=mqtts://buyt-tool:$BUYT_MQTT_TOOL_PASS@127.0.0.1:$tp
+BUYT_MQTTS_SIGN_URL=mqtts://buyt-sign:$BUYT_MQTT_SIGN_PASS@127.0.0.1:$tp
+EOF
 }
 
 start_all() {
@@ -192,6 +255,7 @@ start_all() {
   mkdir -p "$dir"
   [ -d "$dir/pg/data" ] || pg_init "$dir"
   [ -f "$dir/mqtt/mosquitto.conf" ] || mqtt_init "$dir"
+  [ -f "$dir/mqtt/tls_port" ] || mqtt_tls_init "$dir" # a DIR made before the TLS listener
   pg_start "$dir"
   mqtt_start "$dir"
   write_env "$dir"
@@ -244,5 +308,5 @@ case "$cmd" in
     set -e
     exit $rc
     ;;
-  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -292,6 +292,8 @@ static void render_mqtt(struct buyt_jsonw *o, struct buyt_mqtt *m)
     counter(o, "buyt_mqtt_published_total", "MQTT messages published (acks, boards).", s.published);
     counter(o, "buyt_mqtt_publish_failed_total", "MQTT publishes refused (not connected).",
             s.publish_failed);
+    counter(o, "buyt_mqtt_tls_failures_total",
+            "TLS handshakes that failed (certificate, host name, protocol).", s.tls_failures);
 }
 
 static void render_vehicles(struct buyt_jsonw *o, const struct buyt_engine *e, int64_t now_ms)

@@ -741,6 +741,13 @@ size_t buyt_board_render(const Buyt__V1__StopBoard *b, const struct buyt_board_t
 
 /* ---- boards ------------------------------------------------------------------------------ */
 
+#define BOARD_RECHECK_MS 10000 /* the sweep rebuilds every board at least this often */
+
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
 /* A trip calling at a stop: 12 bytes, its time kept so that finding and scanning a stop's
  * window touches nothing else. */
 struct visit {
@@ -757,6 +764,8 @@ struct buyt_boards {
     int64_t *last_pub_ms;  /* per stop; 0 never */
     uint64_t *last_content;
     uint64_t *dirty_ns;    /* per stop: monotonic time of the oldest unpublished change, 0 none */
+    int64_t *built_ms;     /* per stop: `now` of its last build by the sweep or a flush */
+    int64_t *due_ms;       /* per stop: when the clock alone may next change what it shows */
     uint32_t *dirty;       /* the stops with dirty_ns set, n_dirty of them */
     uint32_t n_dirty;
     struct buyt_hist latency; /* change received -> board handed to the broker */
@@ -800,6 +809,10 @@ static void unbind(struct buyt_boards *b)
     free(b->last_content);
     free(b->dirty_ns);
     free(b->dirty);
+    free(b->built_ms);
+    free(b->due_ms);
+    b->built_ms = NULL;
+    b->due_ms = NULL;
     b->dirty_ns = NULL;
     b->dirty = NULL;
     b->n_dirty = 0;
@@ -846,7 +859,10 @@ int buyt_boards_set_network(struct buyt_boards *b, const struct buyt_network *ne
     b->last_content = calloc(ns ? ns : 1, sizeof *b->last_content);
     b->dirty_ns = calloc(ns ? ns : 1, sizeof *b->dirty_ns);
     b->dirty = malloc((ns ? ns : 1) * sizeof *b->dirty);
-    if (!b->visit_first || !b->last_pub_ms || !b->last_content || !b->dirty_ns || !b->dirty)
+    b->built_ms = calloc(ns ? ns : 1, sizeof *b->built_ms);
+    b->due_ms = calloc(ns ? ns : 1, sizeof *b->due_ms);
+    if (!b->visit_first || !b->last_pub_ms || !b->last_content || !b->dirty_ns || !b->dirty ||
+        !b->built_ms || !b->due_ms)
         goto nomem;
     b->base_ms = INT64_MAX;
     for (uint32_t t = 0; t < net->n_trips; t++)
@@ -925,7 +941,8 @@ static int cand_cmp(const void *a, const void *b)
     return x->trip < y->trip ? -1 : x->trip > y->trip;
 }
 
-#define CAND_MAX 256
+#define CAND_MAX BUYT_BOARD_MAX
+#define VISITS_MAX 4096 /* visits of one stop scanned per build at most */
 
 /* What a rider sees of the arrivals, hashed: a multiply-xorshift step per 64-bit value. */
 static uint64_t mix(uint64_t h, uint64_t v)
@@ -1027,13 +1044,20 @@ static int board_arrivals(struct buyt_boards *b, const struct buyt_predict *p, u
     struct cand cand[CAND_MAX];
     uint32_t nc = 0;
     int64_t end = now_ms + (int64_t)c->horizon_s * 1000;
+    /* When the clock alone may next change this board (the sweep's schedule): a visit
+     * entering the horizon, a schedule-only visit's time passing, a vehicle turning silent,
+     * a listed arrival's minutes or status moving. At most BOARD_RECHECK_MS ahead. */
+    int64_t next = now_ms + BOARD_RECHECK_MS;
     uint32_t hi = b->visit_first[stop + 1];
+    uint32_t keep = c->max_arrivals, scanned = 0;
     for (uint32_t i = visit_lower(b, stop, now_ms - (int64_t)c->late_window_s * 1000);
-         i < hi && nc < CAND_MAX; i++) {
+         i < hi && scanned < VISITS_MAX; i++, scanned++) {
         const struct visit *v = &b->visits[i];
         int64_t sched = b->base_ms + (int64_t)v->t_s * 1000;
-        if (sched > end)
+        if (sched > end) {
+            next = min64(next, sched - (int64_t)c->horizon_s * 1000 + 1);
             break;
+        }
         struct buyt_board_visit bv;
         buyt_board_visit_classify(c, p, v->trip, v->k, sched, now_ms, &bv);
         if (bv.kind == BUYT_BOARD_VISIT_GONE)
@@ -1045,16 +1069,34 @@ static int board_arrivals(struct buyt_boards *b, const struct buyt_predict *p, u
         bool predicted = bv.kind == BUYT_BOARD_VISIT_LIVE || bv.kind == BUYT_BOARD_VISIT_BLOCK;
         if (predicted ? bv.eta_ms > end : sched < now_ms)
             continue; /* beyond the horizon; or schedule-only and its time has passed */
-        cand[nc++] = (struct cand){.eta_ms = bv.eta_ms,
-                                   .sched_ms = sched,
-                                   .trip = v->trip,
-                                   .status = bv.status,
-                                   .realtime = bv.realtime,
-                                   .vehicle = predicted ? bv.pred.label : NULL};
+        if (!predicted)
+            next = min64(next, sched + 1);
+        else if (bv.pred.fix_ms)
+            next = min64(next, bv.pred.fix_ms + (int64_t)c->stale_s * 1000 + 1);
+        struct cand x = {.eta_ms = bv.eta_ms,
+                         .sched_ms = sched,
+                         .trip = v->trip,
+                         .status = bv.status,
+                         .realtime = bv.realtime,
+                         .vehicle = predicted ? bv.pred.label : NULL};
+        /* Keep the soonest `keep`, sorted: insertion into at most 16 (no sort of all). */
+        if (nc == keep && cand_cmp(&x, &cand[nc - 1]) >= 0)
+            continue;
+        uint32_t j = nc < keep ? nc++ : nc - 1;
+        while (j > 0 && cand_cmp(&x, &cand[j - 1]) < 0) {
+            cand[j] = cand[j - 1];
+            j--;
+        }
+        cand[j] = x;
     }
-    qsort(cand, nc, sizeof *cand, cand_cmp);
-    if (nc > c->max_arrivals)
-        nc = c->max_arrivals;
+    for (uint32_t i = 0; i < nc; i++) {
+        int64_t d = cand[i].eta_ms - now_ms, m = floor_div(d, 60000);
+        if (m >= 1) /* shows m minutes until d < m min */
+            next = min64(next, cand[i].eta_ms - m * 60000 + 1);
+        if (d > (int64_t)c->approaching_s * 1000)
+            next = min64(next, cand[i].eta_ms - (int64_t)c->approaching_s * 1000 + 1);
+    }
+    out->next_change_ms = next;
 
     memset(&out->msg, 0, sizeof out->msg);
     buyt__v1__stop_board__init(&out->msg);
@@ -1145,6 +1187,8 @@ static uint32_t board_offer(struct buyt_boards *b, const struct buyt_predict *p,
     struct buyt_board *bd = &b->scratch;
     if (board_arrivals(b, p, s, now_ms, bd))
         return 0;
+    b->built_ms[s] = now_ms;
+    b->due_ms[s] = bd->next_change_ms;
     bool changed = !b->last_pub_ms[s] || bd->content != b->last_content[s];
     if (!changed && (every < 0 || now_ms - b->last_pub_ms[s] < every)) {
         b->dirty_ns[s] = 0; /* nothing a rider sees moved */
@@ -1180,6 +1224,13 @@ uint32_t buyt_boards_tick(struct buyt_boards *b, const struct buyt_predict *p, i
     for (uint32_t s = 0; s < net->n_stops; s++) {
         if (b->visit_first[s] == b->visit_first[s + 1])
             continue; /* no trip boards here */
+        /* Unmarked, built since (the clock did not go back), not due: nothing can have
+         * changed (changes by fixes are marked; see buyt_boards_touch). */
+        if (!b->dirty_ns[s] && b->last_pub_ms[s] && now_ms >= b->built_ms[s] &&
+            now_ms < b->due_ms[s] && now_ms - b->last_pub_ms[s] < every) {
+            b->ctr.sweep_skipped++;
+            continue;
+        }
         published += board_offer(b, p, s, now_ms, now_ns, every, publish, ctx);
     }
     compact_dirty(b);

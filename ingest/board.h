@@ -22,7 +22,9 @@
  * Publishing rule (buyt_boards_tick): a stop's board is handed to the publisher when what a
  * rider sees changed (the arrivals, their minutes, statuses or vehicles — not eta_ms moving
  * within a minute) or when republish_s passed since it was last published. The tick sweeps
- * every stop once a second (minutes count down with the clock, ghosts expire); between ticks
+ * the stops once a second for what the clock changes (minutes count down, ghosts expire,
+ * visits enter the horizon): each build notes when the clock may next change that board, and
+ * the sweep rebuilds only the boards due (or marked), each at least every 10 s; between ticks
  * the engine marks the stops a fix may have changed (buyt_boards_touch) and flushes them a
  * few ms later (buyt_boards_flush), so a rider sees a change within milliseconds, not at the
  * next tick.
@@ -102,6 +104,7 @@ struct buyt_board {
     char text[BUYT_BOARD_TEXT_BYTES];
     uint32_t stop;
     uint64_t content; /* hash of what a rider sees (see the publishing rule) */
+    int64_t next_change_ms; /* the clock alone cannot change it before this (<= now + 10 s) */
 };
 
 struct buyt_boards; /* opaque */
@@ -193,6 +196,7 @@ struct buyt_board_counters {
     uint64_t touched;             /* stops marked by buyt_boards_touch */
     uint64_t flushes;             /* buyt_boards_flush calls */
     uint64_t published_on_change; /* publishes of a marked board whose content changed */
+    uint64_t sweep_skipped;       /* stops the sweep left alone: unmarked and not due */
     /* Arrivals built schedule-only because their vehicle is silent / off route (counted per
      * board built: a ghost on 10 boards for a minute counts 600). */
     uint64_t stale_vehicles, off_route;

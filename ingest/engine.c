@@ -709,11 +709,28 @@ static void on_stop_event(void *arg, const struct buyt_stopev_event *ev)
 
 #define BOARD_FLUSH_MS 5 /* coalesce a burst of fixes into one build per touched stop */
 
+/* Builds and publishes the marked boards. Its duty cycle is bounded: the next flush may start
+ * only after as long again as this one took (at least BOARD_FLUSH_MS), so that when a burst
+ * marks thousands of stops (a city's buses all assigned at start) the messages keep flowing
+ * and the loop keeps serving, with the boards a little later instead of the loop stalled. */
+static void boards_flush_now(struct buyt_engine *e)
+{
+    uint64_t t0 = buyt_mono_ns();
+    if (e->boards && e->net && e->mqtt && buyt_mqtt_connected(e->mqtt))
+        buyt_boards_flush(e->boards, e->predict, buyt_wall_ms(), publish_board, e);
+    uint64_t d = buyt_mono_ns() - t0, min = BOARD_FLUSH_MS * 1000000ull;
+    e->board_flush_next_ns = t0 + d + (d > min ? d : min);
+}
+
 static void on_board_flush(uv_timer_t *t)
 {
     struct buyt_engine *e = t->data;
-    if (e->boards && e->net && e->mqtt && buyt_mqtt_connected(e->mqtt))
-        buyt_boards_flush(e->boards, e->predict, buyt_wall_ms(), publish_board, e);
+    uint64_t now = buyt_mono_ns();
+    if (now < e->board_flush_next_ns) {
+        uv_timer_start(t, on_board_flush, (e->board_flush_next_ns - now) / 1000000 + 1, 0);
+        return;
+    }
+    boards_flush_now(e);
 }
 
 struct view_copy {
@@ -812,9 +829,10 @@ static void touch_changed(struct buyt_engine *e, uint32_t vehicle, int64_t now_m
 static void boards_flush_if_due(struct buyt_engine *e)
 {
     if (e->board_flush_ready && !e->stopping && e->boards && buyt_boards_pending(e->boards) &&
-        e->recv_ns - buyt_boards_oldest_mark(e->boards) >= BOARD_FLUSH_MS * 1000000ull) {
+        e->recv_ns - buyt_boards_oldest_mark(e->boards) >= BOARD_FLUSH_MS * 1000000ull &&
+        e->recv_ns >= e->board_flush_next_ns) {
         uv_timer_stop(&e->board_flush_timer);
-        on_board_flush(&e->board_flush_timer);
+        boards_flush_now(e);
     }
 }
 
@@ -829,6 +847,20 @@ static void predict_fix(struct buyt_engine *e, struct buyt_vehicle *v, int64_t t
     buyt_predict_vehicle(e->predict, v->index, v->id, time_ms, res);
     if (e->boards && e->net)
         touch_changed(e, v->index, time_ms, old, n_old, off_before);
+}
+
+/* buyt_predict_vehicle_drop, and the boards the vehicle was on marked. */
+static void predict_drop(struct buyt_engine *e, struct buyt_vehicle *v)
+{
+    struct view_copy old[1 + BUYT_PREDICT_CHAIN_MAX];
+    bool off_before = false;
+    buyt_predict_vehicle_fix_ms(e->predict, v->index, &off_before);
+    uint32_t n_old = e->boards ? views_copy(e, v->index, old) : 0;
+    buyt_predict_vehicle_drop(e->predict, v->index);
+    if (e->boards && e->net) {
+        e->recv_ns = buyt_mono_ns();
+        touch_changed(e, v->index, buyt_wall_ms(), old, n_old, off_before);
+    }
 }
 
 /* Runs the newest fix of a vehicle through the matcher and the stop-event detector. */
@@ -885,7 +917,7 @@ static void driver_event(struct buyt_engine *e, struct buyt_vehicle *v,
         if (e->matcher)
             buyt_matcher_unassign(e->matcher, &v->mv);
         if (e->predict)
-            buyt_predict_vehicle_drop(e->predict, v->index);
+            predict_drop(e, v);
     }
 }
 

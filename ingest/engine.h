@@ -97,6 +97,7 @@ struct buyt_engine {
     uv_timer_t board_timer;       /* 1 s: boards due under the publishing rule */
     uv_timer_t board_flush_timer; /* a few ms after a fix touched boards: publish the changed */
     bool board_flush_ready;       /* the timer exists (the engine was started) */
+    uint64_t board_flush_next_ns; /* no flush before (buyt_mono_ns): bounds its duty cycle */
     uint64_t recv_ns;             /* buyt_mono_ns() when the message being handled arrived */
     int64_t *view_eta;            /* scratch: a vehicle's predictions before an update */
     size_t view_eta_cap;

@@ -369,6 +369,14 @@ static void drive(struct city *c, uint32_t veh, const char *label, uint32_t t, u
 
 static struct buyt_board bd;
 
+/* What the engine does after a prediction update (engine.c, touch_changed): marks the stops
+ * whose board may have changed; here simply all of them. */
+static void touch_all(struct city *c)
+{
+    for (int k = 0; k < NSTOP; k++)
+        buyt_boards_touch(c->b, c->stop[k], buyt_mono_ns());
+}
+
 static void build(struct city *c, uint32_t stop, int64_t now)
 {
     cr_assert_eq(buyt_boards_build(c->b, c->p, c->stop[stop], now, &bd), 0);
@@ -566,6 +574,7 @@ Test(boards, publishes_on_change_and_at_least_every_30_s)
                  "eta and minutes unchanged");
     /* A bus appears: every board it is on changes (live, with a vehicle). */
     drive(&c, 0, "v", t, 0, 0, now + 2000);
+    touch_all(&c);
     cr_assert_eq(buyt_boards_tick(c.b, c.p, now + 2000, on_publish, NULL), NSTOP - 1);
     cr_assert_eq(buyt_boards_tick(c.b, c.p, now + 3000, on_publish, NULL), 0);
 
@@ -573,6 +582,7 @@ Test(boards, publishes_on_change_and_at_least_every_30_s)
     refuse = true;
     struct buyt_matcher_result r = {.trip = BUYT_NETWORK_NONE};
     cr_assert_eq(buyt_predict_vehicle(c.p, 0, "v", now + 4000, &r), 0);
+    touch_all(&c);
     cr_assert_eq(buyt_boards_tick(c.b, c.p, now + 4000, on_publish, NULL), 0);
     refuse = false;
     cr_assert_eq(buyt_boards_tick(c.b, c.p, now + 5000, on_publish, NULL), NSTOP - 1);
@@ -635,10 +645,51 @@ Test(boards, a_touched_stop_is_built_at_the_flush_and_published_only_if_riders_s
     cr_assert_eq(buyt_boards_flush(c.b, c.p, now + 320, on_publish, NULL), 1);
     cr_assert_str_eq(last_stop, "s3");
     cr_assert_eq(buyt_boards_latency(c.b)->n, 2);
-    /* The bus comes back, nothing marked: the sweep publishes every board it is on. */
+    /* The bus comes back, nothing marked: the sweep leaves the boards alone until their
+     * recheck (every board is rebuilt at least every 10 s), then publishes every one. */
     drive(&c, 0, "v", t, 0, 0, now + 900);
-    cr_assert_eq(buyt_boards_tick(c.b, c.p, now + 1000, on_publish, NULL), NSTOP - 1);
+    cr_assert_eq(buyt_boards_tick(c.b, c.p, now + 1000, on_publish, NULL), 0);
+    cr_assert_eq(buyt_boards_tick(c.b, c.p, now + 10400, on_publish, NULL), NSTOP - 1);
     cr_assert_eq(buyt_boards_latency(c.b)->n, 2, "unmarked publishes are not fix latencies");
+    city_free(&c);
+}
+
+Test(boards, the_sweep_rebuilds_a_board_when_its_minutes_change_not_every_second)
+{
+    struct city c;
+    city_make(&c);
+    uint32_t t = trip(&c, "A0", c.r01, true, 10 * 3600, NULL, "Đông");
+    city_finish(&c);
+    /* 09:57:30: the bus at s0; it is predicted at s3 on schedule, 10:03:00 (5.5 min away);
+     * every eta is on a whole minute, so no board's minutes change in the next 29 s. */
+    int64_t now = HMS(9, 57, 30);
+    drive(&c, 0, "v", t, 0, 0, now);
+    published = 0;
+    cr_assert_eq(buyt_boards_tick(c.b, c.p, now, on_publish, NULL), NSTOP - 1);
+    build(&c, 3, now);
+    int64_t eta = (int64_t)A(0)->eta_ms;
+    int32_t m0 = A(0)->minutes;
+    struct buyt_board_counters k0, k1;
+    buyt_boards_counters(c.b, &k0);
+    /* The next second: nothing due anywhere, nothing built. */
+    cr_assert_eq(buyt_boards_tick(c.b, c.p, now + 1000, on_publish, NULL), 0);
+    buyt_boards_counters(c.b, &k1);
+    cr_assert_eq(k1.built, k0.built, "no board built: none due");
+    cr_assert_eq(k1.sweep_skipped - k0.sweep_skipped, NSTOP - 1);
+    /* Just past s3's minute boundary its board is rebuilt and shows a minute less. */
+    int64_t boundary = eta - (int64_t)m0 * 60000 + 1;
+    cr_assert_lt(boundary, now + 61000);
+    int64_t at = now + 1000;
+    while (at + 1000 < boundary) { /* 1 s ticks until just before it */
+        at += 1000;
+        buyt_boards_tick(c.b, c.p, at, on_publish, NULL);
+    }
+    published = 0;
+    last_stop[0] = '\0';
+    buyt_boards_tick(c.b, c.p, boundary, on_publish, NULL);
+    cr_assert_geq(published, 1);
+    build(&c, 3, boundary);
+    cr_assert_eq(A(0)->minutes, m0 - 1);
     city_free(&c);
 }
 

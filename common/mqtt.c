@@ -149,10 +149,14 @@ static void on_poll(uv_poll_t *h, int status, int events)
 {
     struct buyt_mqtt *m = h->data;
     if (status < 0 || (events & UV_READABLE)) {
-        /* libmosquitto reads about one packet per call: drain what the kernel already holds in
-         * this callback (bounded, so one busy peer cannot starve the loop) instead of paying a
-         * loop iteration per message. */
-        for (int i = 0; i < 512; i++) {
+        /* Drain what the kernel already holds in this callback instead of paying a loop
+         * iteration per message, bounded by time so a busy broker cannot starve the loop.
+         * Beware: mosquitto_loop_read ignores its max_packets and reads as many packets as
+         * the client has QoS > 0 messages queued (in flight both ways), so a client with
+         * thousands of QoS 1 publishes awaiting PUBACK reads thousands per call; publishers
+         * of high-rate state (stop boards) use QoS 0 for that reason (docs/INGEST.md). */
+        uint64_t until = uv_hrtime() + 5000000; /* 5 ms */
+        for (int i = 0; i < 512 && uv_hrtime() < until; i++) {
             int rc = mosquitto_loop_read(m->mosq, 1);
             if (rc == MOSQ_ERR_TLS && m->connecting)
                 tls_failed(m); /* the library closed the socket without on_disconnect */

@@ -365,7 +365,12 @@ static bool publish_board(void *ctx, const char *stop_id, const uint8_t *payload
     if (!e->mqtt || buyt_topic_format(topic, sizeof topic, BUYT_TOPIC_BOARD, e->cfg.agency,
                                       stop_id))
         return false;
-    if (buyt_mqtt_publish(e->mqtt, topic, payload, len, 1, true, NULL))
+    /* QoS 0, retained: a board is state, the newest wins, and the broker keeps it for every
+     * sign that (re)connects. QoS 1 would keep thousands of publishes awaiting PUBACK at a
+     * city's rate, and libmosquitto then reads that many packets per read call (a stalled
+     * loop: docs/INGEST.md). A board lost with a dropped connection is republished within
+     * 30 s, and at once when it changes. */
+    if (buyt_mqtt_publish(e->mqtt, topic, payload, len, 0, true, NULL))
         return false; /* not connected: offered again at the next tick */
     e->stats.boards_published++;
     return true;

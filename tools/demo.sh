@@ -7,6 +7,8 @@
 #     --fresh       wipe var/demo first
 #     --agents N    buses driven through real buyt-onboard agents via pseudo-terminals (5)
 #     --buses N     buses in all; the others publish Telemetry directly (300)
+#     --hanoi-time  at night, keep Hanoi's clock (replay yesterday) instead of running the
+#                   generated city in a time zone where it is day
 set -euo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$top"
@@ -15,13 +17,15 @@ gtfs=""
 fresh=0
 agents=5
 buses=300
+hanoi_time=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --gtfs) gtfs=${2:?--gtfs needs a path}; shift ;;
     --fresh) fresh=1 ;;
     --agents) agents=${2:?--agents needs a number}; shift ;;
     --buses) buses=${2:?--buses needs a number}; shift ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --hanoi-time) hanoi_time=1 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "demo: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -67,8 +71,31 @@ elif "$bin/buyt-sim" --help 2>/dev/null | grep -q -- --generate-city; then
 else
   feed=$top/tests/fixtures/gtfs/always
 fi
+# Hanoi's buses sleep from about 23:00 to 05:00. At night the generated city is imported in a
+# time zone where it is 10:00 now (Etc/GMT-N is UTC+N), so the whole fleet is in service and
+# every fix, board and prediction is live; --hanoi-time keeps Hanoi's clock (the fleet then
+# replays yesterday from 08:00, hours old: the map shows it stale and the boards are empty).
+tz=Asia/Ho_Chi_Minh
+start=now
+hour=$(TZ=Asia/Ho_Chi_Minh date +%H)
+night=0
+{ [ "$hour" -ge 22 ] || [ "$hour" -lt 5 ]; } && night=1
+if [ -n "$gtfs" ]; then
+  : # a real feed runs on its own clock
+elif [ "$night" = 1 ] && [ "$hanoi_time" = 0 ]; then
+  off=$(( (10 - 10#$(date -u +%H) + 36) % 24 - 12 ))
+  if [ "$off" -ge 0 ]; then tz="Etc/GMT-$off"; else tz="Etc/GMT+$(( -off ))"; fi
+  echo "(night in Hanoi: the generated city runs on $tz time, where it is $(TZ=$tz date +%H:%M); --hanoi-time keeps Hanoi's clock)"
+elif [ "$night" = 1 ]; then
+  start=$(TZ=Asia/Ho_Chi_Minh date -d 'yesterday 08:00' --iso-8601=seconds)
+  echo "(night in Hanoi: the fleet replays yesterday from $start)"
+fi
 step "importing GTFS $feed"
-"$bin/buyt-gtfs" import --db "$BUYT_PG" --feed "$feed" --agency hn --timezone Asia/Ho_Chi_Minh
+if [ -n "$gtfs" ]; then
+  "$bin/buyt-gtfs" import --db "$BUYT_PG" --feed "$feed" --agency hn
+else
+  "$bin/buyt-gtfs" import --db "$BUYT_PG" --feed "$feed" --agency hn --timezone "$tz"
+fi
 
 step "starting buyt-ingest (log: $run/ingest.log)"
 "$bin/buyt-ingest" --db "$BUYT_PG" --mqtt "$BUYT_MQTT_URL" --agency hn --spool "$run/spool" \
@@ -79,17 +106,10 @@ grep -q "msg=started" "$run/ingest.log" || { tail -5 "$run/ingest.log"; exit 1; 
 
 # The fleet: a few buses through real onboard agents (NMEA + RFID bytes through pseudo-terminals,
 # journal, MQTT with a per-bus account), the rest published directly by the simulator.
-# Hanoi's buses sleep from about 23:00 to 05:00: at night the simulated day starts at
-# yesterday's 08:00 local time instead, so there is traffic to watch.
-start=now
-hour=$(TZ=Asia/Ho_Chi_Minh date +%H)
-if [ "$hour" -ge 23 ] || [ "$hour" -lt 5 ]; then
-  start=$(TZ=Asia/Ho_Chi_Minh date -d 'yesterday 08:00' --iso-8601=seconds)
-  echo "(night in Hanoi: the fleet replays yesterday from $start)"
-fi
 if "$bin/buyt-sim" --help 2>/dev/null | grep -q -- --skip-blocks; then
   step "starting the fleet: $agents buses through buyt-onboard, $((buses - agents)) direct"
   accounts=$run/sim-accounts
+  rm -f "$accounts" # new passwords each run (the passwd file is rewritten below)
   "$bin/buyt-sim" --make-accounts "$accounts" --vehicles "$agents" >/dev/null
   # shellcheck disable=SC2046
   tools/mqtt-accounts.sh "$run/mqtt/passwd" $(cat "$accounts") >/dev/null
@@ -112,7 +132,10 @@ printf '\nbuyt demo is running.\n'
 printf '  \033[1mdashboard   http://127.0.0.1:8080/dashboard/\033[0m   (open it in a browser; docs/DASHBOARD.md)\n'
 [ "$start" = now ] || printf '              (replaying yesterday: its fixes are hours old, so the map shows them stale)\n'
 printf '  API         curl -s http://127.0.0.1:8080/api/v1/vehicles | head -c 600   (docs/openapi.yaml)\n'
-printf '  a stop sign %s/buyt-sign --mqtt %s --agency hn --stop STOP_ID\n' "$bin" "$BUYT_MQTT_SIGN_URL"
+busiest=$(psql -Atq "$BUYT_PG" -c "SELECT stop_id FROM gtfs_stop_times GROUP BY stop_id ORDER BY count(*) DESC LIMIT 1" 2>/dev/null || true)
+printf '  a stop sign %s/buyt-sign --mqtt %s --agency hn --stop %s\n' "$bin" "$BUYT_MQTT_SIGN_URL" "${busiest:-STOP_ID}"
+printf '  arrivals    curl -s http://127.0.0.1:8080/api/v1/stops/%s/arrivals\n' "${busiest:-STOP_ID}"
+printf '  GTFS-RT     curl -s http://127.0.0.1:8080/gtfs-rt/vehicle-positions?format=json | head -c 600\n'
 printf '  health      curl -s http://127.0.0.1:8080/healthz\n'
 printf '  metrics     curl -s http://127.0.0.1:8080/metrics | grep ^buyt_ | head\n'
 printf '  engine log  tail -f %s\n' "$run/ingest.log"

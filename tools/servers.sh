@@ -178,7 +178,9 @@ mqtt_start() {
   for attempt in 1 2 3 4 5; do
     port=$(cat "$m/port")
     tport=$(cat "$m/tls_port" 2>/dev/null || true)
-    mosquitto -c "$m/mosquitto.conf" >>"$m/stdout.log" 2>&1 &
+    # Its own session: a Ctrl-C at the terminal (tools/demo.sh) must not kill the broker before
+    # the components have drained through it; it is stopped by PID.
+    setsid mosquitto -c "$m/mosquitto.conf" >>"$m/stdout.log" 2>&1 &
     pid=$!
     echo $pid >"$dir/mqtt.pid"
     # Up = our process still alive after both ports answer (another program may hold a port,

@@ -717,6 +717,17 @@ static void w_vehicle(struct buyt_jsonw *w, const struct buyt_network *net,
     else
         buyt_jsonw_knull(w, "last_seen_ms");
     buyt_jsonw_kbool(w, "off_route", v->off_route);
+    double load = buyt_vehicle_occupancy(v, now);
+    if (load >= 0) { /* from passenger card taps: docs/openapi.yaml */
+        buyt_jsonw_key(w, "occupancy");
+        buyt_jsonw_obj_begin(w);
+        buyt_jsonw_kint(w, "estimated_riders", (int64_t)floor(load + 0.5));
+        buyt_jsonw_kstr(w, "source", "passenger_taps");
+        buyt_jsonw_kint(w, "last_tap_ms", v->load_ms);
+        buyt_jsonw_obj_end(w);
+    } else {
+        buyt_jsonw_knull(w, "occupancy");
+    }
     if (!net || v->trip == BUYT_NETWORK_NONE || v->trip >= net->n_trips) {
         buyt_jsonw_knull(w, "trip");
         buyt_jsonw_obj_end(w);

@@ -967,6 +967,8 @@ static void store_record(struct buyt_engine *e, struct buyt_vehicle *v, const Bu
         position_of(c->position, &lat, &lon);
         buyt_batch_add_card_tap(&e->batch, t, v->db_id, seq, (int16_t)c->role, lat, lon,
                                 c->card_id.data, c->card_id.len);
+        if (c->role == BUYT__V1__READER_ROLE__READER_ROLE_PASSENGER)
+            buyt_vehicle_boarding(v, (int64_t)r->time_ms);
         break;
     }
     case BUYT__V1__RECORD__BODY_DRIVER_EVENT: {

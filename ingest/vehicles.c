@@ -3,6 +3,7 @@
 
 #include "error.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -107,4 +108,29 @@ int buyt_vehicles_add(struct buyt_vehicles *vs, const char *id, int32_t db_id,
         k = (k + 1) & (vs->nslots - 1);
     vs->slots[k] = vs->n - 1;
     return 0;
+}
+
+static double decay(int64_t dt_ms)
+{
+    return exp2(-(double)dt_ms / BUYT_LOAD_HALF_LIFE_MS);
+}
+
+void buyt_vehicle_boarding(struct buyt_vehicle *v, int64_t time_ms)
+{
+    if (!v->load_ms) {
+        v->load = 1;
+        v->load_ms = time_ms;
+    } else if (time_ms >= v->load_ms) {
+        v->load = (float)(v->load * decay(time_ms - v->load_ms) + 1);
+        v->load_ms = time_ms;
+    } else { /* a late record (replay): its share, decayed to the newest */
+        v->load = (float)(v->load + decay(v->load_ms - time_ms));
+    }
+}
+
+double buyt_vehicle_occupancy(const struct buyt_vehicle *v, int64_t now_ms)
+{
+    if (!v->load_ms)
+        return -1;
+    return now_ms > v->load_ms ? v->load * decay(now_ms - v->load_ms) : v->load;
 }

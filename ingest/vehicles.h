@@ -37,6 +37,11 @@ struct buyt_vehicle {
     float dist_m;                /* progress along the trip's shape */
     uint32_t next_stop;          /* index in the trip's stops */
     int64_t matched_ms;          /* GNSS time of the fix this result is from */
+    /* Occupancy from passenger taps (tap-on only: alightings are not seen): every boarding
+     * adds 1 and the sum decays with a 10 min half-life (rides average ~14 min), an estimate
+     * of the riders still on board. load_ms: the time it is valued at; 0: no tap yet. */
+    float load;
+    int64_t load_ms;
     char signin_trip[64], signin_route[64], signin_run[64]; /* driver's choice, re-applied
                                                                 after a network reload */
 };
@@ -51,6 +56,14 @@ struct buyt_vehicles {
 };
 
 void buyt_vehicles_init(struct buyt_vehicles *vs);
+
+#define BUYT_LOAD_HALF_LIFE_MS 600000.0
+
+/** A passenger boarded at time_ms (a passenger card tap): load += 1, decayed to the newest. */
+void buyt_vehicle_boarding(struct buyt_vehicle *v, int64_t time_ms);
+
+/** Estimated riders on board at now_ms (the decayed load); < 0 when no tap was ever seen. */
+double buyt_vehicle_occupancy(const struct buyt_vehicle *v, int64_t now_ms);
 void buyt_vehicles_close(struct buyt_vehicles *vs);
 
 /** Adds a vehicle with `acked_base` (its stored_through_seq) and the extra stored ranges.

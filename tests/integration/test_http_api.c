@@ -579,6 +579,69 @@ Test(http_api, stops_near_a_point_are_sorted_by_distance_with_their_routes)
     rig_stop(&r);
 }
 
+/* Occupancy from passenger taps: bus3 gets 4 passenger boardings 10 min ago and 1 now, and a
+ * driver's tap (not a rider); 4 x 2^-1 + 1 = 3 riders estimated. bus2 never had a tap. */
+Test(http_api, vehicle_occupancy_is_estimated_from_passenger_taps)
+{
+    struct rig r;
+    rig_start(&r, "it-http-occ", 2);
+    int64_t now = buyt_wall_ms();
+    Buyt__V1__Record rec[7], *rp[7];
+    Buyt__V1__CardTap tap[7];
+    Buyt__V1__Fix fx;
+    buyt__v1__fix__init(&fx);
+    fx.lat_e7 = 210100000;
+    fx.lon_e7 = 1058100000;
+    fx.quality = BUYT__V1__FIX_QUALITY__FIX_QUALITY_GPS;
+    uint8_t card[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+    for (int i = 0; i < 7; i++) {
+        buyt__v1__record__init(&rec[i]);
+        rp[i] = &rec[i];
+        rec[i].seq = ++r.seq[3];
+        if (i == 6) { /* a fix, so bus3 has a position */
+            rec[i].time_ms = (uint64_t)now;
+            rec[i].body_case = BUYT__V1__RECORD__BODY_FIX;
+            rec[i].fix = &fx;
+            continue;
+        }
+        buyt__v1__card_tap__init(&tap[i]);
+        card[0] = (uint8_t)i;
+        tap[i].card_id.data = card;
+        tap[i].card_id.len = sizeof card;
+        tap[i].role = i == 5 ? BUYT__V1__READER_ROLE__READER_ROLE_DRIVER
+                             : BUYT__V1__READER_ROLE__READER_ROLE_PASSENGER;
+        rec[i].time_ms = (uint64_t)(i < 4 ? now - 600000 : now);
+        rec[i].body_case = BUYT__V1__RECORD__BODY_CARD_TAP;
+        rec[i].card_tap = &tap[i];
+    }
+    publish_records(r.p.m, "bus3", rp, 7);
+    for (int i = 0; i < 200 && r.e.stats.accepted < 7; i++) {
+        uv_run(&r.loop, UV_RUN_NOWAIT);
+        usleep(10000);
+    }
+    cr_assert_eq(r.e.stats.accepted, 7);
+    json_t *j = get_json(&r, "/api/v1/vehicles", 200);
+    json_t *vs = json_object_get(j, "vehicles");
+    json_t *v3 = NULL, *v2 = NULL;
+    for (size_t i = 0; i < json_array_size(vs); i++) {
+        json_t *v = json_array_get(vs, i);
+        if (!strcmp(jstr(v, "id"), "bus3"))
+            v3 = v;
+        if (!strcmp(jstr(v, "id"), "bus2"))
+            v2 = v;
+    }
+    cr_assert_not_null(v3);
+    json_t *occ = json_object_get(v3, "occupancy");
+    cr_assert(json_is_object(occ), "bus3 has an occupancy");
+    cr_assert_eq(jint(occ, "estimated_riders"), 3, "4 x 1/2 + 1 (the driver's tap is no rider): %lld",
+                 (long long)jint(occ, "estimated_riders"));
+    cr_assert_str_eq(jstr(occ, "source"), "passenger_taps");
+    cr_assert_eq(jint(occ, "last_tap_ms"), now);
+    cr_assert(json_is_null(json_object_get(v2, "occupancy")), "no tap: null");
+    json_decref(j);
+    rig_stop(&r);
+}
+
 Test(http_api, vehicles_arrivals_and_tracks_follow_the_telemetry)
 {
     struct rig r;

@@ -20,6 +20,8 @@ struct buyt_mqtt {
     uint32_t backoff_min_ms, backoff_max_ms, backoff_ms;
     uv_poll_t *poll;        /* heap: closed asynchronously when the socket changes */
     int fd;                 /* the socket `poll` watches, -1 none */
+    int poll_events;        /* what `poll` was last started with (uv_poll_start costs syscalls) */
+    uint64_t progress;      /* packets seen through callbacks: did a read consume one? */
     uv_timer_t misc_timer;  /* 1 s: mosquitto_loop_misc and poll re-sync */
     uv_timer_t retry_timer; /* reconnect backoff */
     bool connected, connecting, closing, started;
@@ -157,11 +159,18 @@ static void on_poll(uv_poll_t *h, int status, int events)
          * of high-rate state (stop boards) use QoS 0 for that reason (docs/INGEST.md). */
         uint64_t until = uv_hrtime() + 5000000; /* 5 ms */
         for (int i = 0; i < 512 && uv_hrtime() < until; i++) {
+            uint64_t before = m->progress;
             int rc = mosquitto_loop_read(m->mosq, 1);
             if (rc == MOSQ_ERR_TLS && m->connecting)
                 tls_failed(m); /* the library closed the socket without on_disconnect */
             if (rc != MOSQ_ERR_SUCCESS)
                 break;
+            /* A read that delivered a packet is followed by another without asking the kernel
+             * (an ioctl per message was a tenth of the receive path's system calls); one that
+             * delivered nothing (the socket is empty, a packet is partial, or it was a packet
+             * without a callback, like PINGRESP) ends the drain unless the kernel holds more. */
+            if (m->progress != before)
+                continue;
             int fd = mosquitto_socket(m->mosq), avail = 0;
             if (fd < 0 || ioctl(fd, FIONREAD, &avail) || avail <= 0)
                 break;
@@ -208,9 +217,13 @@ static void sync_poll(struct buyt_mqtt *m)
         p->data = m;
         m->poll = p;
         m->fd = fd;
+        m->poll_events = 0;
     }
+    /* Only on a change: libuv's uv_poll_start removes and re-adds the descriptor to epoll
+     * (two or three epoll_ctl calls), and this runs after every read and every publish. */
     int ev = UV_READABLE | (mosquitto_want_write(m->mosq) ? UV_WRITABLE : 0);
-    uv_poll_start(m->poll, ev, on_poll);
+    if (ev != m->poll_events && uv_poll_start(m->poll, ev, on_poll) == 0)
+        m->poll_events = ev;
 }
 
 static void on_misc(uv_timer_t *t)
@@ -350,6 +363,7 @@ static void lib_on_message(struct mosquitto *mosq, void *obj, const struct mosqu
 {
     (void)mosq;
     struct buyt_mqtt *m = obj;
+    m->progress++;
     m->stats.received++;
     if (m->cb.on_message)
         m->cb.on_message(m, msg->topic, msg->payload, (size_t)msg->payloadlen, msg->qos,
@@ -360,6 +374,7 @@ static void lib_on_publish(struct mosquitto *mosq, void *obj, int mid)
 {
     (void)mosq;
     struct buyt_mqtt *m = obj;
+    m->progress++;
     if (m->cb.on_publish)
         m->cb.on_publish(m, mid, m->ud);
 }

@@ -20,6 +20,7 @@ static struct {
     bool pub_up, sub_up, engine;
     long total, sent, acked, received;
     int vehicles;
+    const char *agency;
     uint64_t seq_base;
     int64_t t0_ms;
     uint64_t start_ns, last_rx_ns, pub_done_ns;
@@ -37,7 +38,7 @@ static void publish_more(void)
         uint64_t seq = B.seq_base + (uint64_t)(B.sent / B.vehicles) + 1;
         char vid[16], topic[BUYT_TOPIC_MAX];
         snprintf(vid, sizeof vid, "bus%04d", v);
-        buyt_topic_format(topic, sizeof topic, BUYT_TOPIC_TELEMETRY, "hn", vid);
+        buyt_topic_format(topic, sizeof topic, BUYT_TOPIC_TELEMETRY, B.agency, vid);
         Buyt__V1__Fix f = BUYT__V1__FIX__INIT;
         f.lat_e7 = 210000000 + v * 1000 + (int32_t)seq;
         f.lon_e7 = 1058000000 + v * 1000;
@@ -76,7 +77,9 @@ static void on_puback(struct buyt_mqtt *m, int mid, void *ud)
 static void on_sub_connect(struct buyt_mqtt *m, void *ud)
 {
     (void)ud;
-    buyt_mqtt_subscribe(m, "buyt/v1/hn/vehicle/+/telemetry", 1);
+    char f[BUYT_TOPIC_MAX];
+    if (!buyt_topic_filter(f, sizeof f, BUYT_TOPIC_TELEMETRY, B.agency))
+        buyt_mqtt_subscribe(m, f, 1);
     B.sub_up = true;
 }
 static void on_sub_message(struct buyt_mqtt *m, const char *topic, const void *p, size_t len,
@@ -126,6 +129,10 @@ int main(int argc, char **argv)
         return 2;
     }
     B.engine = !strcmp(argv[1], "engine");
+    /* The ceiling runs on another agency's topics (same length): the engine (subscribed to
+     * hn) may be running, and the ceiling's persistent subscriber must not have the engine
+     * phase's messages queued for it while it is away. */
+    B.agency = B.engine ? "hn" : "bx";
     const char *url = NULL, *db = NULL;
     B.total = 200000;
     B.vehicles = 2000;

@@ -48,6 +48,7 @@ for r in $(seq 1 $ROUNDS); do
   echo "  cpu s: mosquitto $(d $m1 $m2), publisher $(tail -1 "$BUYT_SERVERS_DIR/time.e" | awk "{ printf \"%.2f\", \$1 + \$2 }"), buyt-ingest $(d $i1 $i2), PostgreSQL $(d $p1 $p2) (with the count(*) polls)"
   brs="$brs $(rate "$b")"; ers="$ers $(rate "$e")"
 done
+echo "buyt-ingest RSS after the run: $(awk "/VmRSS/ { printf \"%.1f MiB\", \$2 / 1024 }" /proc/$pid/status) ($BENCH_V vehicles)"
 bm=$(echo $brs | median); em=$(echo $ers | median)
 echo "median of $ROUNDS: broker $bm msg/s, engine $em msg/s"
 echo "ratio engine/broker: $(awk -v e=$em -v b=$bm "BEGIN { printf \"%.2f\", e / b }")${E2E_BROKER_NICE:+ (mosquitto at nice $E2E_BROKER_NICE)}"

@@ -220,9 +220,11 @@ static void sync_poll(struct buyt_mqtt *m)
         m->poll_events = 0;
     }
     /* Only on a change: libuv's uv_poll_start removes and re-adds the descriptor to epoll
-     * (two or three epoll_ctl calls), and this runs after every read and every publish. */
+     * (two or three epoll_ctl calls), and this runs after every read and every publish. libuv
+     * stops a poll by itself when the socket reports an error (POLLERR): that is a change. */
     int ev = UV_READABLE | (mosquitto_want_write(m->mosq) ? UV_WRITABLE : 0);
-    if (ev != m->poll_events && uv_poll_start(m->poll, ev, on_poll) == 0)
+    if ((ev != m->poll_events || !uv_is_active((uv_handle_t *)m->poll)) &&
+        uv_poll_start(m->poll, ev, on_poll) == 0)
         m->poll_events = ev;
 }
 
@@ -297,6 +299,10 @@ static void try_connect(struct buyt_mqtt *m)
         BUYT_DEBUG("mqtt", "msg=\"connect failed\" host=%s port=%d err=\"%s\"", m->url.host,
                    m->url.port, mosquitto_strerror(rc));
     }
+    /* A (re)connect closes the library's socket and opens a new one, which often gets the
+     * same descriptor number: epoll dropped the old one when it was closed, so the poll must
+     * be registered again even though neither the number nor the event mask changed. */
+    m->poll_events = 0;
     sync_poll(m);
     if (rc != MOSQ_ERR_SUCCESS)
         schedule_retry(m);

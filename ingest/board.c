@@ -848,6 +848,19 @@ static int visit_cmp(const void *a, const void *b)
     return x->trip < y->trip ? -1 : x->trip > y->trip;
 }
 
+void buyt_boards_set_utc_offset(struct buyt_boards *b, int32_t utc_offset_s)
+{
+    if (b->cfg.utc_offset_s == utc_offset_s)
+        return;
+    b->cfg.utc_offset_s = utc_offset_s;
+    /* Every sign showing a clock time changes: all boards are due at the next sweep. */
+    if (b->due_ms && b->net)
+        for (uint32_t s = 0; s < b->net->n_stops; s++)
+            b->due_ms[s] = 0;
+}
+
+int32_t buyt_boards_utc_offset(const struct buyt_boards *b) { return b->cfg.utc_offset_s; }
+
 int buyt_boards_set_network(struct buyt_boards *b, const struct buyt_network *net)
 {
     unbind(b);

@@ -85,7 +85,7 @@ struct buyt_board_config {
     int32_t delayed_s;           /* [300] */
     int32_t stale_s;             /* [120] a vehicle silent this long is schedule-only */
     int32_t republish_s;         /* [30] publish an unchanged board at least this often */
-    int32_t utc_offset_s;        /* [25200] local time for clock times (Asia/Ho_Chi_Minh, no DST) */
+    int32_t utc_offset_s;        /* [25200] clock times: the engine sets the feed zone's (below) */
     struct buyt_board_text text; /* the `lines` put in each StopBoard */
 };
 
@@ -119,6 +119,11 @@ void buyt_boards_free(struct buyt_boards *b);
  *  (8 bytes per trip-stop). Publishing state starts afresh: every served stop's board is
  *  published at the next tick. Returns 0 or BUYT_ENOMEM (then no network is bound). */
 int buyt_boards_set_network(struct buyt_boards *b, const struct buyt_network *net);
+
+/** Local time's offset from UTC for the clock times in text lines (the feed's zone, which the
+ *  engine looks up every second: daylight saving changes it). A change makes every board due. */
+void buyt_boards_set_utc_offset(struct buyt_boards *b, int32_t utc_offset_s);
+int32_t buyt_boards_utc_offset(const struct buyt_boards *b);
 
 /** Builds the board of `stop` (network index) at now_ms, with its text lines. Returns 0 or
  *  BUYT_EINVAL (no network, stop out of range). */

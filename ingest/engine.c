@@ -379,8 +379,11 @@ static bool publish_board(void *ctx, const char *stop_id, const uint8_t *payload
 static void on_board_timer(uv_timer_t *t)
 {
     struct buyt_engine *e = t->data;
-    if (e->boards && e->net && e->mqtt && buyt_mqtt_connected(e->mqtt))
-        buyt_boards_tick(e->boards, e->predict, buyt_wall_ms(), publish_board, e);
+    if (e->boards && e->net && e->mqtt && buyt_mqtt_connected(e->mqtt)) {
+        int64_t now = buyt_wall_ms();
+        buyt_boards_set_utc_offset(e->boards, buyt_engine_utc_offset(e, now));
+        buyt_boards_tick(e->boards, e->predict, now, publish_board, e);
+    }
 }
 
 #define SAMPLES_MAX 16384          /* predictions sampled per save at most (a city: ~10 k) */
@@ -563,6 +566,11 @@ static void apply_signin(struct buyt_engine *e, struct buyt_vehicle *v, int64_t 
     }
 }
 
+int32_t buyt_engine_utc_offset(const struct buyt_engine *e, int64_t ms)
+{
+    return buyt_netload_utc_offset(&e->net_info, ms, BUYT_ENGINE_DEFAULT_UTC_OFFSET_S);
+}
+
 void buyt_engine_set_network(struct buyt_engine *e, struct buyt_network *net,
                              const struct buyt_netload_info *info)
 {
@@ -587,6 +595,8 @@ void buyt_engine_set_network(struct buyt_engine *e, struct buyt_network *net,
     }
     if (info)
         e->net_info = *info;
+    if (e->boards)
+        buyt_boards_set_utc_offset(e->boards, buyt_engine_utc_offset(e, buyt_wall_ms()));
     e->stats.network_loads++;
     for (uint32_t i = 0; i < e->vehicles.n; i++) {
         struct buyt_vehicle *v = &e->vehicles.v[i];

@@ -128,8 +128,16 @@ int buyt_engine_start(struct buyt_engine *e);
 void buyt_engine_handle(struct buyt_engine *e, const char *topic, const void *payload, size_t len,
                         bool retained, int64_t recv_ms);
 
+/* Local clock times (signs' text) without a loaded feed's zone table: Hanoi, UTC+7, no DST. */
+#define BUYT_ENGINE_DEFAULT_UTC_OFFSET_S (7 * 3600)
+
+/** The feed's local time offset from UTC at ms (seconds), from the loaded network's hourly
+ *  table (daylight saving included); UTC+7 when no feed's zone is known. */
+int32_t buyt_engine_utc_offset(const struct buyt_engine *e, int64_t ms);
+
 /** Replaces the network (and matcher) with `net` (takes ownership; NULL keeps none): every
- *  vehicle's matching state is reset and a driver's sign-in choice re-applied. Loop thread. */
+ *  vehicle's matching state is reset and a driver's sign-in choice re-applied; the boards'
+ *  clock times follow the feed's zone. Loop thread. */
 void buyt_engine_set_network(struct buyt_engine *e, struct buyt_network *net,
                              const struct buyt_netload_info *info);
 

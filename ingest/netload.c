@@ -163,6 +163,42 @@ static int feed_row(PGconn *c, struct buyt_netload_info *info, char *err, size_t
     return 0;
 }
 
+/* The feed zone's UTC offset for every hour of the loaded days and two more, from
+ * PostgreSQL's time-zone database (the same one the service days were resolved with). */
+static int tz_table(PGconn *c, struct buyt_netload_info *info, char *err, size_t errlen)
+{
+    const char *p[3] = {info->first_day, info->last_day, info->timezone};
+    PGresult *r = PQexecParams(
+        c, "SELECT (extract(epoch FROM h) * 1000)::bigint,"
+           " extract(epoch FROM (h AT TIME ZONE $3) - (h AT TIME ZONE 'UTC'))::int"
+           " FROM generate_series($1::date::timestamp AT TIME ZONE $3,"
+           "  ($2::date + 2)::timestamp AT TIME ZONE $3, interval '1 hour') h ORDER BY h",
+        3, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK)
+        return fail(c, r, "reading the time zone's offsets", err, errlen);
+    int n = PQntuples(r);
+    if (n > BUYT_NETLOAD_TZ_HOURS)
+        n = BUYT_NETLOAD_TZ_HOURS;
+    info->n_tz = (uint32_t)n;
+    if (n > 0)
+        info->tz_from_ms = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    for (int i = 0; i < n; i++)
+        info->tz_offset_s[i] = (int32_t)strtol(PQgetvalue(r, i, 1), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+int32_t buyt_netload_utc_offset(const struct buyt_netload_info *info, int64_t ms,
+                                int32_t fallback)
+{
+    if (!info->n_tz)
+        return fallback;
+    if (ms <= info->tz_from_ms)
+        return info->tz_offset_s[0];
+    int64_t h = (ms - info->tz_from_ms) / 3600000;
+    return info->tz_offset_s[h < (int64_t)info->n_tz ? h : (int64_t)info->n_tz - 1];
+}
+
 int buyt_netload(PGconn *c, int64_t now_ms, int day_from, int day_to, struct buyt_network **out,
                  struct buyt_netload_info *info, char *err, size_t errlen)
 {
@@ -201,6 +237,7 @@ int buyt_netload(PGconn *c, int64_t now_ms, int day_from, int day_to, struct buy
             snprintf(info->first_day, sizeof info->first_day, "%s", PQgetvalue(r, 0, 0));
             snprintf(info->last_day, sizeof info->last_day, "%s", PQgetvalue(r, 0, 1));
             PQclear(r);
+            rc = tz_table(c, info, err, errlen);
         }
         if (!rc)
             rc = each_row(c, "SELECT route_id, coalesce(route_short_name, ''), route_type"

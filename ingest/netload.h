@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define BUYT_NETLOAD_TZ_HOURS 240 /* 10 days */
+
 struct buyt_netload_info {
     char timezone[64];    /* effective zone of the service days */
     char agency[64];      /* operator code recorded at import */
@@ -23,7 +25,17 @@ struct buyt_netload_info {
     uint32_t trip_instances, stop_times;
     double load_ms;
     int64_t refresh_at_ms; /* 03:00 local after "today": when to load the next days (0: none) */
+    /* The zone's offset from UTC hour by hour, from local midnight before the first day to
+     * two days after the last: what clock times on signs use (daylight saving included). */
+    int64_t tz_from_ms;
+    uint32_t n_tz;
+    int32_t tz_offset_s[BUYT_NETLOAD_TZ_HOURS];
 };
+
+/** Offset of the feed's local time from UTC at ms (seconds), from the hourly table; outside
+ *  it the nearest hour; `fallback` when the table is empty (no feed, or an info built by hand). */
+int32_t buyt_netload_utc_offset(const struct buyt_netload_info *info, int64_t ms,
+                                int32_t fallback);
 
 /** Builds and finishes a network for service days [today + day_from, today + day_to] (today in
  *  the feed's zone at now_ms). With no feed imported, returns an empty finished network.

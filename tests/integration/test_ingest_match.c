@@ -252,3 +252,61 @@ Test(ingest_match, trimet_trip_is_assigned_and_stop_events_match_truth)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", spool);
     cr_assert_eq(system(cmd), 0);
 }
+
+/* Signs' clock times follow the feed's zone, daylight saving included: the network load reads
+ * the zone's hourly offsets from PostgreSQL and the engine hands them to the boards. The
+ * minimal fixture imported as New York, loaded for 2024-03-10 (clocks go 02:00 EST -> 03:00
+ * EDT that night). */
+Test(ingest_match, clock_times_follow_the_feeds_zone_across_daylight_saving)
+{
+    char db[512], cmd[2048];
+    buyt_test_fresh_db(db, sizeof db);
+    snprintf(cmd, sizeof cmd,
+             "%s/buyt-gtfs import --db '%s' --feed '%s/tests/fixtures/gtfs/minimal' --agency hn"
+             " --timezone America/New_York >/dev/null",
+             BUYT_BIN_DIR, db, BUYT_SOURCE_DIR);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    PGconn *c = buyt_test_pg_connect(db);
+    struct buyt_network *net;
+    struct buyt_netload_info info;
+    char err[512];
+    const int64_t noon = 1710086400000LL;         /* 2024-03-10 12:00 EDT */
+    const int64_t before = 1710052200000LL;       /* 2024-03-10 01:30 EST */
+    const int64_t after = 1710055800000LL;        /* 2024-03-10 03:30 EDT */
+    const int64_t first_noon = 1710003600000LL;   /* 2024-03-09 12:00 EST */
+    cr_assert_eq(buyt_netload(c, noon, -1, 1, &net, &info, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(info.timezone, "America/New_York");
+    /* 03-09 00:00 EST .. 03-13 00:00 EDT hourly: 4 days less the hour that never was, + 1. */
+    cr_assert_eq(info.n_tz, 4 * 24 - 1 + 1);
+    cr_assert_eq(buyt_netload_utc_offset(&info, first_noon, 0), -5 * 3600);
+    cr_assert_eq(buyt_netload_utc_offset(&info, before, 0), -5 * 3600);
+    cr_assert_eq(buyt_netload_utc_offset(&info, before + 1799999, 0), -5 * 3600); /* 01:59:59 */
+    cr_assert_eq(buyt_netload_utc_offset(&info, before + 1800000, 0), -4 * 3600); /* 03:00 */
+    cr_assert_eq(buyt_netload_utc_offset(&info, after, 0), -4 * 3600);
+    cr_assert_eq(buyt_netload_utc_offset(&info, noon + 30LL * 86400000, 0), -4 * 3600,
+                 "past the table: its last hour");
+    struct buyt_netload_info none = {0};
+    cr_assert_eq(buyt_netload_utc_offset(&none, noon, 25200), 25200, "no table: the fallback");
+
+    /* The engine: boards get the zone's offset when the network is set. */
+    char spool[] = "/tmp/buyt-spool-XXXXXX";
+    cr_assert_not_null(mkdtemp(spool));
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct buyt_engine e;
+    struct buyt_engine_config ec = {.agency = "hn", .conninfo = db, .spool_dir = spool};
+    cr_assert_eq(buyt_engine_init(&e, &loop, &ec, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(buyt_engine_predict_init(&e, err, sizeof err), 0, "%s", err);
+    /* engine_init loaded the days around today already: New York's offset now, not UTC+7. */
+    int32_t today = buyt_boards_utc_offset(e.boards);
+    cr_assert(today == -5 * 3600 || today == -4 * 3600, "offset today %d", today);
+    cr_assert_eq(today, buyt_engine_utc_offset(&e, buyt_wall_ms()));
+    buyt_engine_set_network(&e, net, &info);
+    cr_assert_eq(buyt_engine_utc_offset(&e, before), -5 * 3600);
+    cr_assert_eq(buyt_engine_utc_offset(&e, after), -4 * 3600);
+    /* Set with the wall clock's offset: years after the loaded days, the table's last hour. */
+    cr_assert_eq(buyt_boards_utc_offset(e.boards), -4 * 3600);
+    cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
+    buyt_engine_close(&e);
+    PQfinish(c);
+}

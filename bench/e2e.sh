@@ -17,7 +17,7 @@ export ROUNDS=${ROUNDS:-3} E2E_BROKER_NICE=${E2E_BROKER_NICE:-}
 exec "$top/tools/servers.sh" run -- bash -c '
 set -euo pipefail
 $BIN/buyt-migrate --db "$BUYT_PG" >/dev/null
-psql -q "$BUYT_PG" -c "INSERT INTO vehicles (agency, vehicle_id) SELECT '"'"'hn'"'"', '"'"'bus'"'"' || lpad(i::text, 4, '"'"'0'"'"') FROM generate_series(0, $BENCH_V - 1) i"
+psql -q "$BUYT_PG" -c "INSERT INTO vehicles (agency, vehicle_id) SELECT '"'"'hn'"'"', '"'"'bus'"'"' || lpad(i::text, greatest(4, length(i::text)), '"'"'0'"'"') FROM generate_series(0, $BENCH_V - 1) i"
 mq=$(cat "$BUYT_SERVERS_DIR/mqtt.pid"); pg=$(cat "$BUYT_SERVERS_DIR/pg.pid")
 [ -n "$E2E_BROKER_NICE" ] && renice -n "$E2E_BROKER_NICE" -p "$mq" >/dev/null
 # CPU seconds (user + system) of a process, or of PostgreSQL: the postmaster, its backends and

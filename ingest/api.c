@@ -830,6 +830,7 @@ static void h_healthz(void *ud, struct buyt_http_req *r)
         buyt_jsonw_kuint(w, "routes", e->net->n_routes);
         buyt_jsonw_kuint(w, "stops", e->net->n_stops);
         buyt_jsonw_kuint(w, "trips", e->net->n_trips);
+        buyt_jsonw_kuint(w, "frequency_trips", e->net_info.frequency_trips);
     }
     buyt_jsonw_obj_end(w);
     buyt_jsonw_key(w, "vehicles");

@@ -612,6 +612,9 @@ void buyt_engine_set_network(struct buyt_engine *e, struct buyt_network *net,
                   e->net_info.feed_version, e->net_info.timezone, e->net_info.first_day,
                   e->net_info.last_day, net->n_routes, net->n_stops, net->n_shapes, net->n_trips,
                   e->net_info.load_ms);
+    if (net && e->net_info.frequency_trips)
+        BUYT_WARN("engine", "msg=\"frequency-based trips loaded as their template run only\""
+                  " trips=%u see=docs/INGEST.md", e->net_info.frequency_trips);
 }
 
 struct reload {

@@ -239,6 +239,15 @@ int buyt_netload(PGconn *c, int64_t now_ms, int day_from, int day_to, struct buy
             PQclear(r);
             rc = tz_table(c, info, err, errlen);
         }
+        if (!rc) {
+            PGresult *fr = PQexec(c, "SELECT count(DISTINCT trip_id) FROM gtfs_frequencies");
+            if (PQresultStatus(fr) != PGRES_TUPLES_OK)
+                rc = fail(c, fr, "reading frequencies", err, errlen);
+            else {
+                info->frequency_trips = (uint32_t)strtoul(PQgetvalue(fr, 0, 0), NULL, 10);
+                PQclear(fr);
+            }
+        }
         if (!rc)
             rc = each_row(c, "SELECT route_id, coalesce(route_short_name, ''), route_type"
                              " FROM gtfs_routes ORDER BY route_id",

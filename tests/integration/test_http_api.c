@@ -1035,6 +1035,7 @@ Test(http_api, healthz_is_503_while_the_database_is_down)
     cr_assert(json_is_true(json_object_get(json_object_get(j, "broker"), "connected")));
     cr_assert(json_is_true(json_object_get(json_object_get(j, "database"), "reachable")));
     cr_assert_eq(jint(json_object_get(j, "network"), "feed_version"), 7);
+    cr_assert_eq(jint(json_object_get(j, "network"), "frequency_trips"), 0);
     cr_assert_eq(jint(json_object_get(j, "vehicles"), "known"), 3);
     cr_assert_eq(jint(json_object_get(j, "spool"), "pending_batches"), 0);
     json_decref(j);

@@ -310,3 +310,30 @@ Test(ingest_match, clock_times_follow_the_feeds_zone_across_daylight_saving)
     buyt_engine_close(&e);
     PQfinish(c);
 }
+
+/* A feed with frequencies.txt: its frequency-based trips are counted at load (they are loaded
+ * as their template run only), so the limit is visible rather than silent. */
+Test(ingest_match, frequency_based_trips_are_counted_at_load)
+{
+    char db[512], cmd[2048], err[512];
+    buyt_test_fresh_db(db, sizeof db);
+    snprintf(cmd, sizeof cmd,
+             "%s/buyt-gtfs import --db '%s' --feed '%s/tests/fixtures/gtfs/vi' --agency hn"
+             " >/dev/null",
+             BUYT_BIN_DIR, db, BUYT_SOURCE_DIR);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    PGconn *c = buyt_test_pg_connect(db);
+    struct buyt_network *net;
+    struct buyt_netload_info info;
+    const int64_t monday_noon = 1718625600000LL; /* 2024-06-17 12:00 UTC, the feed's zone */
+    cr_assert_eq(buyt_netload(c, monday_noon, -1, 1, &net, &info, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_eq(info.frequency_trips, 1, "the fixture has one trip with a headway window");
+    buyt_network_free(net);
+    buyt_test_sql_exec(c, "DELETE FROM gtfs_frequencies");
+    cr_assert_eq(buyt_netload(c, monday_noon, -1, 1, &net, &info, err, sizeof err), 0, "%s",
+                 err);
+    cr_assert_eq(info.frequency_trips, 0);
+    buyt_network_free(net);
+    PQfinish(c);
+}

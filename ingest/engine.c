@@ -54,7 +54,7 @@ static int load_vehicles(struct buyt_engine *e, char *err, size_t errlen)
     PGresult *r = PQexecParams(c,
                                "SELECT v.id, v.vehicle_id, coalesce(p.stored_through_seq, 0),"
                                " coalesce(p.stored_ranges, '{}')"
-                               " FROM vehicles v LEFT JOIN vehicle_progress p ON p.vehicle = v.id"
+                               " FROM vehicles v LEFT JOIN vehicle_progress_current p ON p.vehicle = v.id"
                                " WHERE v.agency = $1 AND v.active ORDER BY v.id",
                                1, NULL, p, NULL, NULL, 0);
     int rc = 0;
@@ -1165,7 +1165,8 @@ static void on_message(struct buyt_mqtt *m, const char *topic, const void *paylo
 
 int buyt_engine_start(struct buyt_engine *e)
 {
-    struct buyt_pgwriter_opts wo = {.conninfo = e->cfg.conninfo, .spool_dir = e->cfg.spool_dir};
+    struct buyt_pgwriter_opts wo = {.conninfo = e->cfg.conninfo, .spool_dir = e->cfg.spool_dir,
+                                    .progress_fold_ms = e->cfg.progress_fold_ms};
     int rc = buyt_pgwriter_start(e->loop, &wo, on_committed, e, &e->writer);
     if (rc)
         return rc;

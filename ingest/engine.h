@@ -37,6 +37,7 @@ struct buyt_engine_config {
     uint32_t drain_timeout_ms; /* on stop, wait this long for the writer to commit (10000) */
     uint32_t stats_ms;       /* save learned statistics + sample predictions this often (300000) */
     int32_t ack_interval_ms; /* at most one Ack per vehicle this often (5000; < 0: every commit) */
+    uint32_t progress_fold_ms; /* fold vehicle_progress_log into vehicle_progress (10000) */
 };
 
 /* Every counter the engine keeps, in one place (exposed by /metrics). */

@@ -43,6 +43,10 @@ struct buyt_pgwriter {
     struct buyt_batch batch;
     struct buyt_buf scratch;
     uint64_t failing_since_ns, last_fail_log_ns;
+    /* The progress log is folded into vehicle_progress every fold_ns: the log holds a few
+     * seconds of batches (what a restart reads through the view), each vehicle's row in
+     * vehicle_progress is updated once per fold instead of once per batch. */
+    uint64_t fold_ns, folded_ns; /* folded_ns 0: never, the first commit folds */
 };
 
 /* ------------------------------------------------------------------ SQL helpers (thread) */
@@ -81,9 +85,6 @@ static bool connect_db(struct buyt_pgwriter *w)
         return false;
     }
     bool ok = exec_ok(w->conn, "SET client_min_messages = warning") &&
-              exec_ok(w->conn, "CREATE TEMP TABLE buyt_progress_in (vehicle int4,"
-                               " stored_through_seq int8, stored_ranges int8[])"
-                               " ON COMMIT DELETE ROWS") &&
               exec_ok(w->conn, "CREATE TEMP TABLE buyt_stop_events_in"
                                " (LIKE stop_events) ON COMMIT DELETE ROWS");
     if (ok) {
@@ -216,20 +217,29 @@ static enum commit_result commit_batch(struct buyt_pgwriter *w, const struct buy
                           " arrival = EXCLUDED.arrival, departure = EXCLUDED.departure,"
                           " passed = EXCLUDED.passed, vehicle = EXCLUDED.vehicle"))
         return failure(w);
-    if (b->n_progress) {
-        if (buyt_batch_progress_copy(b, &w->scratch) ||
-            !copy_in(w->conn, "buyt_progress_in", "vehicle, stored_through_seq, stored_ranges",
-                     &w->scratch) ||
-            !exec_ok(w->conn,
-                     "INSERT INTO vehicle_progress (vehicle, stored_through_seq, stored_ranges)"
-                     " SELECT vehicle, stored_through_seq, stored_ranges FROM buyt_progress_in"
-                     " ON CONFLICT (vehicle) DO UPDATE SET"
-                     " stored_through_seq = EXCLUDED.stored_through_seq,"
-                     " stored_ranges = EXCLUDED.stored_ranges, updated_at = now()"))
-            return failure(w);
-    }
+    /* Delivery state: appended with the rows it describes (sql/migrations/0005), folded into
+     * vehicle_progress every fold_ns in the same transaction as a batch. */
+    if (b->n_progress &&
+        (buyt_batch_progress_copy(b, &w->scratch) ||
+         !copy_in(w->conn, "vehicle_progress_log", "vehicle, stored_through_seq, stored_ranges",
+                  &w->scratch)))
+        return failure(w);
+    uint64_t now = buyt_mono_ns();
+    bool fold = now - w->folded_ns >= w->fold_ns;
+    if (fold &&
+        (!exec_ok(w->conn,
+                  "INSERT INTO vehicle_progress (vehicle, stored_through_seq, stored_ranges)"
+                  " SELECT DISTINCT ON (vehicle) vehicle, stored_through_seq, stored_ranges"
+                  " FROM vehicle_progress_log ORDER BY vehicle, id DESC"
+                  " ON CONFLICT (vehicle) DO UPDATE SET"
+                  " stored_through_seq = EXCLUDED.stored_through_seq,"
+                  " stored_ranges = EXCLUDED.stored_ranges, updated_at = now()") ||
+         !exec_ok(w->conn, "TRUNCATE vehicle_progress_log")))
+        return failure(w);
     if (!exec_ok(w->conn, "COMMIT"))
         return failure(w);
+    if (fold)
+        w->folded_ns = now;
     return COMMIT_OK;
 }
 
@@ -429,6 +439,7 @@ int buyt_pgwriter_start(uv_loop_t *loop, const struct buyt_pgwriter_opts *o,
     w->retry_min_ms = o->retry_min_ms ? o->retry_min_ms : 200;
     w->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : 10000;
     w->ahead_days = o->partitions_ahead_days ? o->partitions_ahead_days : 3;
+    w->fold_ns = (uint64_t)(o->progress_fold_ms ? o->progress_fold_ms : 10000) * 1000000ull;
     buyt_batch_init(&w->batch);
     uint64_t *ids = NULL;
     int n = buyt_spool_list(w->spool_dir, &ids);

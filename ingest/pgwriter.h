@@ -24,6 +24,7 @@ struct buyt_pgwriter_opts {
     const char *spool_dir;
     uint32_t retry_min_ms, retry_max_ms; /* 0: 200 ms .. 10 s */
     uint32_t partitions_ahead_days;      /* 0: 3 */
+    uint32_t progress_fold_ms;           /* 0: 10 s; vehicle_progress_log -> vehicle_progress */
 };
 
 /* A finished batch, reported on the loop thread. `progress` is borrowed for the call. */

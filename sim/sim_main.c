@@ -560,7 +560,7 @@ static int prepare_vehicles(struct sim *s, const char *agency, char **ids, uint6
             " 'buyt-sim') ON CONFLICT (agency, vehicle_id) DO NOTHING RETURNING id)"
             " SELECT greatest(coalesce(p.stored_through_seq, 0),"
             " coalesce((SELECT max(x) FROM unnest(p.stored_ranges) x), 0))"
-            " FROM vehicles v LEFT JOIN vehicle_progress p ON p.vehicle = v.id"
+            " FROM vehicles v LEFT JOIN vehicle_progress_current p ON p.vehicle = v.id"
             " WHERE v.agency = $1 AND v.vehicle_id = $2",
             2, NULL, p, NULL, NULL, 0);
         if (PQresultStatus(r) != PGRES_TUPLES_OK) {

@@ -149,6 +149,8 @@ static bool rig_ready(void *arg)
     return r->p.up && r->e.mqtt && buyt_mqtt_connected(r->e.mqtt);
 }
 
+static uint32_t rig_fold_ms; /* the engine's progress_fold_ms (0: its default, 10 s) */
+
 static void rig_start(struct rig *r, int vehicles, const char *client_id)
 {
     memset(r, 0, sizeof *r);
@@ -160,7 +162,7 @@ static void rig_start(struct rig *r, int vehicles, const char *client_id)
     struct buyt_engine_config ec = {.agency = "hn", .conninfo = r->db,
                                     .mqtt_url = buyt_test_env("BUYT_MQTT_URL"),
                                     .client_id = client_id, .spool_dir = r->spool,
-                                    .batch_ms = 50};
+                                    .batch_ms = 50, .progress_fold_ms = rig_fold_ms};
     char err[512];
     cr_assert_eq(buyt_engine_init(&r->e, &r->loop, &ec, err, sizeof err), 0, "%s", err);
     cr_assert_eq(buyt_engine_start(&r->e), 0);
@@ -247,7 +249,7 @@ Test(ingest_store, stores_each_record_once_rejects_bad_ones_and_acks)
                              " AND vehicle_id = 'bus9' AND length(payload) > 0"),
                  1);
     cr_assert_eq(count(r.db, "SELECT count(*) FROM rejects WHERE reason = 'vehicle_mismatch'"), 1);
-    cr_assert_eq(count(r.db, "SELECT min(stored_through_seq) FROM vehicle_progress"), 300);
+    cr_assert_eq(count(r.db, "SELECT min(stored_through_seq) FROM vehicle_progress_current"), 300);
     cr_assert_eq(r.e.stats.rejected_messages[BUYT_REJECT_TRUNCATED], 1);
     rig_stop(&r);
 }
@@ -312,6 +314,55 @@ Test(ingest_store, acks_are_coalesced_per_vehicle_and_none_is_lost)
     rig_stop(&r);
 }
 
+/* Publishes seqs from..to of bus1, one per message, 100 ms apart (several batches), and runs
+ * the loop until they are committed. */
+static void trickle(struct rig *r, uint64_t from, uint64_t to, int64_t t0)
+{
+    uint8_t buf[512];
+    int64_t start = buyt_wall_ms();
+    for (uint64_t s = from; s <= to; s++) {
+        size_t len = make_fixes(buf, sizeof buf, "bus1", s, 1, t0);
+        publish(&r->p, "bus1", buf, len);
+        int64_t until = start + (int64_t)(s - from + 1) * 100;
+        while (buyt_wall_ms() < until) {
+            uv_run(&r->loop, UV_RUN_NOWAIT);
+            usleep(2000);
+        }
+    }
+    struct until_rows u = {r, to};
+    cr_assert(buyt_test_run_until(&r->loop, records_done, &u, 10000));
+}
+
+/* Delivery state is appended per batch (vehicle_progress_log) and folded into vehicle_progress
+ * on a commit once progress_fold_ms has passed; vehicle_progress_current is the truth between
+ * folds (what a restart reads: ingest_store::engine_killed... goes through it). */
+Test(ingest_store, progress_is_appended_per_batch_and_folded)
+{
+    struct rig r;
+    rig_fold_ms = 0; /* 10 s: only the first commit folds in this test */
+    rig_start(&r, 1, "it-fold");
+    int64_t t0 = buyt_wall_ms() - 3600 * 1000;
+    trickle(&r, 1, 20, t0);
+    cr_assert_eq(count(r.db, "SELECT stored_through_seq FROM vehicle_progress_current"), 20);
+    cr_assert_lt(count(r.db, "SELECT stored_through_seq FROM vehicle_progress"), 20,
+                 "the table lags the view: batches after the first were appended");
+    cr_assert_geq(count(r.db, "SELECT count(*) FROM vehicle_progress_log"), 2,
+                  "later batches were appended");
+    rig_stop(&r);
+
+    rig_fold_ms = 300;
+    rig_start(&r, 1, "it-fold2");
+    trickle(&r, 1, 20, t0);
+    usleep(350 * 1000);
+    trickle(&r, 21, 21, t0); /* a commit after the interval folds everything before it */
+    rig_fold_ms = 0;
+    cr_assert_eq(count(r.db, "SELECT stored_through_seq FROM vehicle_progress"), 21);
+    cr_assert_eq(count(r.db, "SELECT count(*) FROM vehicle_progress_log"), 0);
+    cr_assert_eq(count(r.db, "SELECT stored_through_seq FROM vehicle_progress_current"), 21);
+    cr_assert_eq(count(r.db, "SELECT count(*) FROM fixes"), 21);
+    rig_stop(&r);
+}
+
 Test(ingest_store, bad_records_in_a_replay_batch_do_not_sink_good_ones)
 {
     struct rig r;
@@ -348,7 +399,7 @@ Test(ingest_store, bad_records_in_a_replay_batch_do_not_sink_good_ones)
     cr_assert_eq(count(r.db, "SELECT count(*) FROM rejects WHERE reason = 'time_future' AND seq = 3"),
                  1);
     /* Rejected records are accounted for: the ack covers them. */
-    cr_assert_eq(count(r.db, "SELECT stored_through_seq FROM vehicle_progress"), 3);
+    cr_assert_eq(count(r.db, "SELECT stored_through_seq FROM vehicle_progress_current"), 3);
     rig_stop(&r);
 }
 
@@ -385,7 +436,7 @@ Test(ingest_store, postgres_outage_mid_stream_loses_and_duplicates_nothing)
               (unsigned long long)buyt_engine_pending(&r.e));
     cr_assert_eq(count(r.db, "SELECT count(*) FROM fixes"), 400);
     cr_assert_eq(count(r.db, "SELECT count(DISTINCT time) FROM fixes"), 400);
-    cr_assert_eq(count(r.db, "SELECT stored_through_seq FROM vehicle_progress"), 400);
+    cr_assert_eq(count(r.db, "SELECT stored_through_seq FROM vehicle_progress_current"), 400);
     rig_stop(&r);
 }
 
@@ -481,7 +532,7 @@ Test(ingest_store, engine_killed_mid_stream_restarts_without_loss_or_duplicates)
     usleep(800 * 1000);
     burst(1, 4000, 10, t0);
     wait_count(db, "SELECT count(*) FROM fixes", 4000, 30000);
-    wait_count(db, "SELECT stored_through_seq FROM vehicle_progress", 4000, 10000);
+    wait_count(db, "SELECT stored_through_seq FROM vehicle_progress_current", 4000, 10000);
     cr_assert_eq(count(db, "SELECT count(DISTINCT time) FROM fixes"), 4000);
     kill(pid, SIGTERM);
     int status;
@@ -509,7 +560,7 @@ Test(ingest_store, backlog_queued_at_the_broker_while_engine_is_down_is_not_drop
     burst(1, 20000, 1, t0);
     pid = spawn_ingest(db, spool, "it-backlog");
     wait_count(db, "SELECT count(*) FROM fixes", 20000, 120000);
-    cr_assert_eq(count(db, "SELECT stored_through_seq FROM vehicle_progress"), 20000);
+    cr_assert_eq(count(db, "SELECT stored_through_seq FROM vehicle_progress_current"), 20000);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     char cmd[256];

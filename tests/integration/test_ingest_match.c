@@ -137,17 +137,26 @@ static bool committed(void *arg)
     return buyt_engine_pending(e) == 0 && buyt_batch_empty(&e->batch);
 }
 
+/* A fresh database with `feed` imported for agency hn (extra: more buyt-gtfs flags, or "");
+ * db gets its conninfo. Returns a connection to it. */
+static PGconn *import_feed(char db[512], const char *feed, const char *extra)
+{
+    char cmd[2048];
+    buyt_test_fresh_db(db, 512);
+    snprintf(cmd, sizeof cmd,
+             "%s/buyt-gtfs import --db '%s' --feed '%s' --agency hn %s >/dev/null", BUYT_BIN_DIR,
+             db, feed, extra);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    return buyt_test_pg_connect(db);
+}
+
 Test(ingest_match, trimet_trip_is_assigned_and_stop_events_match_truth)
 {
     char feed[1024];
     if (!buyt_test_shared_data("gtfs/trimet-line1-2018", feed, sizeof feed))
         cr_skip_test("TriMet feed absent");
-    char db[512], cmd[2048];
-    buyt_test_fresh_db(db, sizeof db);
-    snprintf(cmd, sizeof cmd, "%s/buyt-gtfs import --db '%s' --feed '%s' --agency hn >/dev/null",
-             BUYT_BIN_DIR, db, feed);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-    PGconn *c = buyt_test_pg_connect(db);
+    char db[512];
+    PGconn *c = import_feed(db, feed, "");
     buyt_test_sql_exec(c, "INSERT INTO vehicles (agency, vehicle_id) VALUES ('hn', 'tm1')");
 
     char spool[] = "/tmp/buyt-spool-XXXXXX";
@@ -249,6 +258,7 @@ Test(ingest_match, trimet_trip_is_assigned_and_stop_events_match_truth)
     uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
     buyt_engine_close(&e);
+    char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", spool);
     cr_assert_eq(system(cmd), 0);
 }
@@ -259,14 +269,9 @@ Test(ingest_match, trimet_trip_is_assigned_and_stop_events_match_truth)
  * EDT that night). */
 Test(ingest_match, clock_times_follow_the_feeds_zone_across_daylight_saving)
 {
-    char db[512], cmd[2048];
-    buyt_test_fresh_db(db, sizeof db);
-    snprintf(cmd, sizeof cmd,
-             "%s/buyt-gtfs import --db '%s' --feed '%s/tests/fixtures/gtfs/minimal' --agency hn"
-             " --timezone America/New_York >/dev/null",
-             BUYT_BIN_DIR, db, BUYT_SOURCE_DIR);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-    PGconn *c = buyt_test_pg_connect(db);
+    char db[512];
+    PGconn *c = import_feed(db, BUYT_SOURCE_DIR "/tests/fixtures/gtfs/minimal",
+                            "--timezone America/New_York");
     struct buyt_network *net;
     struct buyt_netload_info info;
     char err[512];
@@ -309,20 +314,17 @@ Test(ingest_match, clock_times_follow_the_feeds_zone_across_daylight_saving)
     cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
     buyt_engine_close(&e);
     PQfinish(c);
+    char rm[256];
+    snprintf(rm, sizeof rm, "rm -rf '%s'", spool);
+    cr_assert_eq(system(rm), 0);
 }
 
 /* A feed with frequencies.txt: its frequency-based trips are counted at load (they are loaded
  * as their template run only), so the limit is visible rather than silent. */
 Test(ingest_match, frequency_based_trips_are_counted_at_load)
 {
-    char db[512], cmd[2048], err[512];
-    buyt_test_fresh_db(db, sizeof db);
-    snprintf(cmd, sizeof cmd,
-             "%s/buyt-gtfs import --db '%s' --feed '%s/tests/fixtures/gtfs/vi' --agency hn"
-             " >/dev/null",
-             BUYT_BIN_DIR, db, BUYT_SOURCE_DIR);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-    PGconn *c = buyt_test_pg_connect(db);
+    char db[512], err[512];
+    PGconn *c = import_feed(db, BUYT_SOURCE_DIR "/tests/fixtures/gtfs/vi", "");
     struct buyt_network *net;
     struct buyt_netload_info info;
     const int64_t monday_noon = 1718625600000LL; /* 2024-06-17 12:00 UTC, the feed's zone */

@@ -4,7 +4,7 @@
  * 1. raw:    COPY fixes FROM STDIN (FORMAT binary) of N rows in one statement per batch, no
  *            transaction bookkeeping (PostgreSQL's ceiling for this table and index)
  * 2. engine: the same rows as engine batches: spool file written, read back by the writer
- *            thread, committed with ingest_batches + vehicle_progress (ingest/pgwriter.c)
+ *            thread, committed with ingest_batches + vehicle_progress_log (ingest/pgwriter.c)
  * 3. size:   pg_total_relation_size / rows of the day's partition after VACUUM. */
 #include "batch.h"
 #include "clock.h"

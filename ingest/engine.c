@@ -54,7 +54,8 @@ static int load_vehicles(struct buyt_engine *e, char *err, size_t errlen)
     PGresult *r = PQexecParams(c,
                                "SELECT v.id, v.vehicle_id, coalesce(p.stored_through_seq, 0),"
                                " coalesce(p.stored_ranges, '{}')"
-                               " FROM vehicles v LEFT JOIN vehicle_progress_current p ON p.vehicle = v.id"
+                               " FROM vehicles v"
+                               " LEFT JOIN vehicle_progress_current p ON p.vehicle = v.id"
                                " WHERE v.agency = $1 AND v.active ORDER BY v.id",
                                1, NULL, p, NULL, NULL, 0);
     int rc = 0;

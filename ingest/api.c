@@ -619,6 +619,19 @@ static int q_time(struct buyt_http_req *r, const char *name, int64_t *out)
 
 /* ------------------------------------------------------------------ JSON pieces */
 
+/* "start_time" of a frequency run ("08:15:00"; with trip_id and service_date it names the
+ * trip instance, as in GTFS-Realtime), null for a scheduled trip. */
+static void run_start_time(struct buyt_jsonw *w, const struct buyt_network_trip *t)
+{
+    char hms[16];
+    if (t->run_start_s == BUYT_NETWORK_NOT_A_RUN) {
+        buyt_jsonw_knull(w, "start_time");
+        return;
+    }
+    buyt_network_time_text(t->run_start_s, hms);
+    buyt_jsonw_kstr(w, "start_time", hms);
+}
+
 static void date_str(int64_t day_start_ms, char out[11])
 {
     /* The service date is the local date of the day's noon (network.h: noon - 12 h), i.e. the
@@ -747,6 +760,7 @@ static void w_vehicle(struct buyt_jsonw *w, const struct buyt_network *net,
     else
         buyt_jsonw_knull(w, "direction_id");
     buyt_jsonw_kstr(w, "service_date", date);
+    run_start_time(w, t);
     buyt_jsonw_kint(w, "scheduled_start_ms", trip_start_ms(net, v->trip));
     buyt_jsonw_kstr(w, "assigned_by", how_name(v->how));
     buyt_jsonw_obj_end(w);
@@ -831,6 +845,7 @@ static void h_healthz(void *ud, struct buyt_http_req *r)
         buyt_jsonw_kuint(w, "stops", e->net->n_stops);
         buyt_jsonw_kuint(w, "trips", e->net->n_trips);
         buyt_jsonw_kuint(w, "frequency_trips", e->net_info.frequency_trips);
+        buyt_jsonw_kuint(w, "frequency_runs", e->net_info.frequency_runs);
     }
     buyt_jsonw_obj_end(w);
     buyt_jsonw_key(w, "vehicles");
@@ -1313,6 +1328,7 @@ static void h_arrivals(void *ud, struct buyt_http_req *r)
         buyt_jsonw_kstr(w, "headsign", t->headsign);
         buyt_jsonw_kstr(w, "trip_id", t->id);
         buyt_jsonw_kstr(w, "service_date", date);
+        run_start_time(w, t);
         buyt_jsonw_kuint(w, "stop_sequence",
                          net->times[t->first_time + x->stop_index].stop_sequence);
         if (x->vehicle >= 0 && (uint32_t)x->vehicle < e->vehicles.n)

@@ -31,11 +31,17 @@ static const struct {
     [BUYT_TBL_REJECTS] = {"rejects", "received_at, topic, reason, vehicle_id, seq, payload"},
     [BUYT_TBL_STOP_EVENTS] = {"stop_events",
                               "service_date, trip_id, stop_sequence, stop_id, route_id, vehicle, "
-                              "arrival, departure, passed, scheduled_arrival"},
+                              "arrival, departure, passed, scheduled_arrival, run_start_s"},
 };
 
 const char *buyt_batch_table_name(enum buyt_batch_table t) { return tables[t].name; }
-const char *buyt_batch_table_columns(enum buyt_batch_table t) { return tables[t].columns; }
+const char *buyt_batch_table_columns(enum buyt_batch_table t, unsigned layout)
+{
+    if (layout < 2 && t == BUYT_TBL_STOP_EVENTS)
+        return "service_date, trip_id, stop_sequence, stop_id, route_id, vehicle, arrival, "
+               "departure, passed, scheduled_arrival";
+    return tables[t].columns;
+}
 
 /* ------------------------------------------------------------------ buffers */
 
@@ -281,8 +287,9 @@ int buyt_batch_add_reject(struct buyt_batch *b, int64_t received_ms, const char 
 
 int buyt_batch_add_stop_event(struct buyt_batch *b, const struct buyt_batch_stop_event *e)
 {
-    size_t n = 4 + tlen(e->trip_id) + 4 + tlen(e->stop_id) + tlen(e->route_id) + 4 + 8 * 3 + 1;
-    if (row_begin(b, BUYT_TBL_STOP_EVENTS, 10, n))
+    size_t n = 4 + tlen(e->trip_id) + 4 + tlen(e->stop_id) + tlen(e->route_id) + 4 + 8 * 3 + 1 +
+               4;
+    if (row_begin(b, BUYT_TBL_STOP_EVENTS, 11, n))
         return BUYT_ENOMEM;
     struct buyt_buf *o = &b->copy[BUYT_TBL_STOP_EVENTS];
     f_date(o, e->service_day);
@@ -295,6 +302,7 @@ int buyt_batch_add_stop_event(struct buyt_batch *b, const struct buyt_batch_stop
     f_time(o, e->departure_ms);
     f_bool(o, e->passed);
     f_time(o, e->scheduled_arrival_ms);
+    f_i32(o, e->run_start_s);
     return 0;
 }
 
@@ -361,7 +369,11 @@ int buyt_batch_progress_copy(const struct buyt_batch *b, struct buyt_buf *out)
 
 /* ------------------------------------------------------------------ lifecycle */
 
-void buyt_batch_init(struct buyt_batch *b) { memset(b, 0, sizeof *b); }
+void buyt_batch_init(struct buyt_batch *b)
+{
+    memset(b, 0, sizeof *b);
+    b->layout = BUYT_BATCH_LAYOUT;
+}
 
 void buyt_batch_reset(struct buyt_batch *b)
 {
@@ -374,6 +386,7 @@ void buyt_batch_reset(struct buyt_batch *b)
     b->n_days = 0;
     b->opened_ms = 0;
     b->id = 0;
+    b->layout = BUYT_BATCH_LAYOUT;
 }
 
 void buyt_batch_close(struct buyt_batch *b)

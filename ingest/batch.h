@@ -24,9 +24,17 @@ enum buyt_batch_table {
     BUYT_TBL__COUNT
 };
 
-/** Table name and the column list its COPY data carries, in order. */
+/* The column layout of a batch's COPY data. It changes when a table gains a column; spool
+ * files (spool.h) record theirs, so batches spooled by an older engine replay after an
+ * upgrade with their own column list (PostgreSQL fills the new columns with their defaults).
+ *   1: before stop_events.run_start_s (sql/migrations/0006)
+ *   2: stop_events with run_start_s (frequency runs) */
+#define BUYT_BATCH_LAYOUT 2
+#define BUYT_BATCH_LAYOUT_OLDEST 1
+
+/** Table name and the column list its COPY data carries, in order, in `layout`. */
 const char *buyt_batch_table_name(enum buyt_batch_table t);
-const char *buyt_batch_table_columns(enum buyt_batch_table t);
+const char *buyt_batch_table_columns(enum buyt_batch_table t, unsigned layout);
 
 struct buyt_buf {
     uint8_t *p;
@@ -49,6 +57,7 @@ struct buyt_batch {
     int32_t days[16];                      /* UTC days (since 1970) of the fixes, distinct */
     uint32_t n_days;
     int64_t opened_ms;                     /* engine clock when the first record came in */
+    unsigned layout;                       /* BUYT_BATCH_LAYOUT, or an old spool file's */
 };
 
 void buyt_batch_init(struct buyt_batch *b);
@@ -95,6 +104,7 @@ struct buyt_batch_stop_event {
     int32_t stop_sequence, vehicle;
     int64_t arrival_ms, departure_ms, scheduled_arrival_ms; /* < 0: NULL */
     int passed;
+    int32_t run_start_s; /* the trip's network.h run_start_s (-1: not a frequency run) */
 };
 int buyt_batch_add_stop_event(struct buyt_batch *b, const struct buyt_batch_stop_event *e);
 

@@ -614,8 +614,8 @@ void buyt_engine_set_network(struct buyt_engine *e, struct buyt_network *net,
                   e->net_info.last_day, net->n_routes, net->n_stops, net->n_shapes, net->n_trips,
                   e->net_info.load_ms);
     if (net && e->net_info.frequency_trips)
-        BUYT_WARN("engine", "msg=\"frequency-based trips loaded as their template run only\""
-                  " trips=%u see=docs/INGEST.md", e->net_info.frequency_trips);
+        BUYT_INFO("engine", "msg=\"frequency-based trips expanded into runs\" trips=%u runs=%u",
+                  e->net_info.frequency_trips, e->net_info.frequency_runs);
 }
 
 struct reload {
@@ -716,6 +716,7 @@ static void on_stop_event(void *arg, const struct buyt_stopev_event *ev)
         .departure_ms = ev->departure_ms ? ev->departure_ms : -1,
         .scheduled_arrival_ms = t->day_start_ms + (int64_t)tm->arrival_s * 1000,
         .passed = ev->passed,
+        .run_start_s = t->run_start_s,
     };
     buyt_batch_add_stop_event(&c->e->batch, &row);
     if (c->e->predict)

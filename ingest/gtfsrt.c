@@ -30,6 +30,7 @@ struct ent {
     TransitRealtime__Position pos;
     TransitRealtime__TripUpdate tu;
     char date[9];
+    char start_time[16]; /* a frequency run's start; the trip is identified by it too */
 };
 
 /* One StopTimeUpdate and its two events. */
@@ -329,6 +330,13 @@ static void fill_trip(const struct buyt_network *net, uint32_t t, struct ent *x,
     }
     buyt_gtfsrt_start_date(tr->day_start_ms, x->date);
     x->trip.start_date = x->date;
+    x->start_time[0] = '\0';
+    if (tr->run_start_s != BUYT_NETWORK_NOT_A_RUN) {
+        /* A run of a frequencies.txt trip: trip_id and date name all its runs (GTFS-Realtime
+         * requires start_time for these). */
+        buyt_network_time_text(tr->run_start_s, x->start_time);
+        x->trip.start_time = x->start_time;
+    }
     x->trip.has_schedule_relationship = true;
     x->trip.schedule_relationship = rel;
 }
@@ -499,7 +507,7 @@ static int build_trip_updates(struct buyt_gtfsrt *g, int64_t now_ms, uint32_t *n
             return BUYT_ENOMEM;
         g->cand[nc++] = c;
         stus += c.n - c.from;
-        ids += strlen(net->trips[c.trip].id) + 10;
+        ids += strlen(net->trips[c.trip].id) + 10 + 16;
     }
     for (uint32_t t = 0; t < net->n_trips; t++) {
         const struct buyt_network_trip *tr = &net->trips[t];
@@ -510,7 +518,7 @@ static int build_trip_updates(struct buyt_gtfsrt *g, int64_t now_ms, uint32_t *n
         if (grow(&g->cand, &g->cap_cand, nc + 1, sizeof *g->cand))
             return BUYT_ENOMEM;
         g->cand[nc++] = (struct cand){.vehicle = NONE, .trip = t};
-        ids += strlen(tr->id) + 10;
+        ids += strlen(tr->id) + 10 + 16;
     }
     if (grow(&g->ent, &g->cap_ent, nc, sizeof *g->ent) ||
         grow(&g->entp, &g->cap_entp, nc, sizeof *g->entp) ||
@@ -529,10 +537,12 @@ static int build_trip_updates(struct buyt_gtfsrt *g, int64_t now_ms, uint32_t *n
                   c->vehicle == NONE
                       ? TRANSIT_REALTIME__TRIP_DESCRIPTOR__SCHEDULE_RELATIONSHIP__CANCELED
                       : TRANSIT_REALTIME__TRIP_DESCRIPTOR__SCHEDULE_RELATIONSHIP__SCHEDULED);
-        /* Entity id: the trip instance (one TripUpdate each), stable while the trip runs. */
+        /* Entity id: the trip instance (one TripUpdate each), stable while the trip runs; a
+         * frequency run's start added ("T1@20240615@08:15:00"). */
         char *id = g->ids + id_off;
-        id_off +=
-            (size_t)snprintf(id, g->cap_ids - id_off, "%s@%s", net->trips[c->trip].id, x->date) + 1;
+        id_off += (size_t)snprintf(id, g->cap_ids - id_off, "%s@%s%s%s", net->trips[c->trip].id,
+                                   x->date, x->start_time[0] ? "@" : "", x->start_time) +
+                  1;
         x->fe.id = id;
         x->tu.trip = &x->trip;
         if (c->vehicle != NONE) {

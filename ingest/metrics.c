@@ -322,9 +322,11 @@ static void render_vehicles(struct buyt_jsonw *o, const struct buyt_engine *e, i
     gauge(o, "buyt_network_trips", "Trip instances in the loaded network.", net ? net->n_trips : 0);
     gauge(o, "buyt_network_stops", "Stops in the loaded network.", net ? net->n_stops : 0);
     gauge(o, "buyt_network_routes", "Routes in the loaded network.", net ? net->n_routes : 0);
-    gauge(o, "buyt_network_frequency_trips",
-          "Trips with frequencies.txt windows, loaded as their template run only.",
+    gauge(o, "buyt_network_frequency_trips", "Trips with frequencies.txt windows in the feed.",
           net ? e->net_info.frequency_trips : 0);
+    gauge(o, "buyt_network_frequency_runs",
+          "Trip instances made from frequencies.txt windows (one per run) on the loaded days.",
+          net ? e->net_info.frequency_runs : 0);
 }
 
 /* ------------------------------------------------------------------ HTTP, API, loop */

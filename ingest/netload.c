@@ -48,7 +48,10 @@ struct ctx {
     /* stop_times of every GTFS trip, loaded once, sorted by trip_id then stop_sequence */
     struct st { char *trip; uint32_t seq, stop; int32_t arr, dep; } *st;
     size_t n_st, cap_st;
-    uint32_t instances;
+    /* frequencies.txt windows, sorted by trip_id then start_time */
+    struct fq { char *trip; int32_t start, end, headway; bool exact; } *fq;
+    size_t n_fq, cap_fq;
+    uint32_t instances, runs;
 };
 
 static int32_t time_or_blank(PGresult *r, int col)
@@ -106,6 +109,42 @@ static int add_st(PGresult *r, void *arg)
     return 0;
 }
 
+static int add_fq(PGresult *r, void *arg)
+{
+    struct ctx *x = arg;
+    if (x->n_fq == x->cap_fq) {
+        size_t cap = x->cap_fq ? x->cap_fq * 2 : 256;
+        void *p = realloc(x->fq, cap * sizeof *x->fq);
+        if (!p)
+            return BUYT_ENOMEM;
+        x->fq = p;
+        x->cap_fq = cap;
+    }
+    struct fq *f = &x->fq[x->n_fq];
+    if (!(f->trip = strdup(PQgetvalue(r, 0, 0))))
+        return BUYT_ENOMEM;
+    f->start = atoi(PQgetvalue(r, 0, 1));
+    f->end = atoi(PQgetvalue(r, 0, 2));
+    f->headway = atoi(PQgetvalue(r, 0, 3));
+    f->exact = atoi(PQgetvalue(r, 0, 4)) == 1;
+    x->n_fq++;
+    return 0;
+}
+
+/* First window of trip_id in the sorted array (x->n_fq if none). */
+static size_t fq_first(const struct ctx *x, const char *trip)
+{
+    size_t lo = 0, hi = x->n_fq;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (strcmp(x->fq[mid].trip, trip) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* First stop_time of trip_id in the sorted array (x->n_st if none). */
 static size_t st_first(const struct ctx *x, const char *trip)
 {
@@ -118,6 +157,26 @@ static size_t st_first(const struct ctx *x, const char *trip)
             hi = mid;
     }
     return lo;
+}
+
+/* Adds one instance of def with the stop times from x->st[st0...], shifted by shift_s. */
+static int add_instance(struct ctx *x, const struct buyt_network_trip_def *def, size_t st0,
+                        int32_t shift_s)
+{
+    uint32_t t;
+    if (buyt_network_add_trip(x->net, def, &t))
+        return BUYT_ENOMEM;
+    x->instances++;
+    for (size_t i = st0; i < x->n_st && !strcmp(x->st[i].trip, def->trip_id); i++) {
+        int32_t arr = x->st[i].arr, dep = x->st[i].dep;
+        if (arr != BUYT_NETWORK_NO_TIME)
+            arr += shift_s;
+        if (dep != BUYT_NETWORK_NO_TIME)
+            dep += shift_s;
+        if (buyt_network_add_stop_time(x->net, t, x->st[i].seq, x->st[i].stop, arr, dep))
+            return BUYT_ENOMEM;
+    }
+    return 0;
 }
 
 static int add_trip(PGresult *r, void *arg)
@@ -137,14 +196,38 @@ static int add_trip(PGresult *r, void *arg)
         .direction_id = PQgetisnull(r, 0, 5) ? -1 : atoi(PQgetvalue(r, 0, 5)),
         .day_start_ms = strtoll(PQgetvalue(r, 0, 6), NULL, 10),
     };
-    uint32_t t;
-    if (buyt_network_add_trip(x->net, &def, &t))
-        return BUYT_ENOMEM;
-    x->instances++;
-    for (size_t i = st_first(x, trip_id); i < x->n_st && !strcmp(x->st[i].trip, trip_id); i++)
-        if (buyt_network_add_stop_time(x->net, t, x->st[i].seq, x->st[i].stop, x->st[i].arr,
-                                       x->st[i].dep))
-            return BUYT_ENOMEM;
+    size_t st0 = st_first(x, trip_id), fq0 = fq_first(x, trip_id);
+    bool has_runs = fq0 < x->n_fq && !strcmp(x->fq[fq0].trip, trip_id);
+    /* A frequency trip's stop times only give the travel times between its stops: each run
+     * leaves the first stop at its start, the template's times shifted to it. */
+    int32_t first = BUYT_NETWORK_NO_TIME;
+    if (has_runs && st0 < x->n_st && !strcmp(x->st[st0].trip, trip_id))
+        first = x->st[st0].dep != BUYT_NETWORK_NO_TIME ? x->st[st0].dep : x->st[st0].arr;
+    if (first == BUYT_NETWORK_NO_TIME)
+        has_runs = false; /* nothing to shift from: loaded as written (invalid when finished) */
+    if (!has_runs)
+        return add_instance(x, &def, st0, 0);
+    int32_t last_start = -1;
+    for (size_t w = fq0; w < x->n_fq && !strcmp(x->fq[w].trip, trip_id); w++) {
+        const struct fq *f = &x->fq[w];
+        if (f->headway <= 0)
+            continue; /* the importer refuses these; never loop on one */
+        /* Runs start at start_time, every headway_secs, before end_time (GTFS: a window of
+         * 08:00-10:00 every 30 min has its last run at 09:30). Overlapping windows (not
+         * allowed) cannot add a run twice. */
+        for (int32_t start = f->start; start < f->end; start += f->headway) {
+            if (start <= last_start)
+                continue;
+            last_start = start;
+            def.frequency_run = true;
+            def.run_start_s = start;
+            def.headway_based = !f->exact;
+            int rc = add_instance(x, &def, st0, start - first);
+            if (rc)
+                return rc;
+            x->runs++;
+        }
+    }
     return 0;
 }
 
@@ -239,15 +322,6 @@ int buyt_netload(PGconn *c, int64_t now_ms, int day_from, int day_to, struct buy
             PQclear(r);
             rc = tz_table(c, info, err, errlen);
         }
-        if (!rc) {
-            PGresult *fr = PQexec(c, "SELECT count(DISTINCT trip_id) FROM gtfs_frequencies");
-            if (PQresultStatus(fr) != PGRES_TUPLES_OK)
-                rc = fail(c, fr, "reading frequencies", err, errlen);
-            else {
-                info->frequency_trips = (uint32_t)strtoul(PQgetvalue(fr, 0, 0), NULL, 10);
-                PQclear(fr);
-            }
-        }
         if (!rc)
             rc = each_row(c, "SELECT route_id, coalesce(route_short_name, ''), route_type"
                              " FROM gtfs_routes ORDER BY route_id",
@@ -266,6 +340,10 @@ int buyt_netload(PGconn *c, int64_t now_ms, int day_from, int day_to, struct buy
                              " departure_time FROM gtfs_stop_times"
                              " ORDER BY trip_id, stop_sequence",
                           0, NULL, add_st, &x, "loading stop times", err, errlen);
+        if (!rc)
+            rc = each_row(c, "SELECT trip_id, start_time, end_time, headway_secs, exact_times"
+                             " FROM gtfs_frequencies ORDER BY trip_id, start_time",
+                          0, NULL, add_fq, &x, "loading frequencies", err, errlen);
         const char *p[3] = {info->first_day, info->last_day, info->timezone};
         /* Services active per day: calendar.txt by weekday and date range, plus
          * calendar_dates.txt additions, minus its removals (GTFS reference, calendar_dates). */
@@ -296,6 +374,13 @@ int buyt_netload(PGconn *c, int64_t now_ms, int day_from, int day_to, struct buy
         free(x.st[i].trip);
     info->stop_times = (uint32_t)x.n_st;
     free(x.st);
+    for (size_t i = 0; i < x.n_fq; i++) {
+        if (i == 0 || strcmp(x.fq[i].trip, x.fq[i - 1].trip))
+            info->frequency_trips++;
+        free(x.fq[i].trip);
+    }
+    free(x.fq);
+    info->frequency_runs = x.runs;
     info->trip_instances = x.instances;
     if (!rc && (rc = buyt_network_finish(x.net)))
         snprintf(err, errlen, "finishing the network: %s", buyt_strerror(rc));

@@ -23,8 +23,8 @@ struct buyt_netload_info {
     int feed_version;     /* gtfs_feed.version, 0 if no feed imported */
     char first_day[16], last_day[16]; /* service days loaded, YYYY-MM-DD */
     uint32_t trip_instances, stop_times;
-    uint32_t frequency_trips; /* trips with frequencies.txt windows: loaded as their template
-                                 run only, not one instance per headway (a known limit) */
+    uint32_t frequency_trips; /* trips with frequencies.txt windows (in the feed) ... */
+    uint32_t frequency_runs;  /* ... and the runs they were expanded into on the loaded days */
     double load_ms;
     int64_t refresh_at_ms; /* 03:00 local after "today": when to load the next days (0: none) */
     /* The zone's offset from UTC hour by hour, from local midnight before the first day to

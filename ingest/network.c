@@ -5,6 +5,7 @@
 #include "error.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -324,14 +325,17 @@ int buyt_network_add_trip(struct buyt_network *net, const struct buyt_network_tr
     struct buyt_network_priv *p = net->priv;
     if (def->route >= p->route_map.n ||
         (def->shape != BUYT_NETWORK_NONE && def->shape >= p->shape_map.n) ||
-        def->direction_id < -1 || def->direction_id > 1)
+        def->direction_id < -1 || def->direction_id > 1 ||
+        (def->frequency_run && def->run_start_s < 0))
         return BUYT_EINVAL;
+    int32_t run_start = def->frequency_run ? def->run_start_s : BUYT_NETWORK_NOT_A_RUN;
     uint32_t id = strmap_find(&p->trip_map, def->trip_id);
     uint32_t last = BUYT_NETWORK_NONE;
     if (id != BUYT_NETWORK_NONE) {
         for (uint32_t t = p->trip_id_first[id]; t != BUYT_NETWORK_NONE;
              t = p->trips[t].same_id_next) {
-            if (p->trips[t].day_start_ms == def->day_start_ms)
+            if (p->trips[t].day_start_ms == def->day_start_ms &&
+                p->trips[t].run_start_s == run_start)
                 return BUYT_EINVAL;
             last = t;
         }
@@ -369,7 +373,10 @@ int buyt_network_add_trip(struct buyt_network *net, const struct buyt_network_tr
                                              .next_in_block = BUYT_NETWORK_NONE,
                                              .same_id_next = BUYT_NETWORK_NONE,
                                              .day_start_ms = def->day_start_ms,
-                                             .direction = (int8_t)def->direction_id};
+                                             .run_start_s = run_start,
+                                             .direction = (int8_t)def->direction_id,
+                                             .headway_based =
+                                                 def->frequency_run && def->headway_based};
     net->n_trips = i + 1;
     if (idx)
         *idx = i;
@@ -419,18 +426,27 @@ uint32_t buyt_network_trip_find(const struct buyt_network *net, const char *trip
     if (id == BUYT_NETWORK_NONE)
         return id;
     uint32_t best = BUYT_NETWORK_NONE;
-    int64_t best_gap = INT64_MAX;
+    int64_t best_gap = INT64_MAX, best_from_start = INT64_MAX;
     for (uint32_t t = p->trip_id_first[id]; t != BUYT_NETWORK_NONE; t = p->trips[t].same_id_next) {
         const struct buyt_network_trip *tr = &p->trips[t];
         int64_t start = tr->day_start_ms + (int64_t)tr->start_s * 1000;
         int64_t end = tr->day_start_ms + (int64_t)tr->end_s * 1000;
         int64_t gap = time_ms < start ? start - time_ms : time_ms > end ? time_ms - end : 0;
-        if (gap < best_gap) {
+        int64_t from_start = time_ms > start ? time_ms - start : start - time_ms;
+        if (gap < best_gap || (gap == best_gap && from_start < best_from_start)) {
             best_gap = gap;
+            best_from_start = from_start;
             best = t;
         }
     }
     return best;
+}
+
+void buyt_network_time_text(int32_t s, char out[16])
+{
+    if (s < 0)
+        s = 0;
+    snprintf(out, 16, "%02d:%02d:%02d", (int)(s / 3600), (int)(s / 60 % 60), (int)(s % 60));
 }
 
 /* ---- schedule at a distance ------------------------------------------------------------- */

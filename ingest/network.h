@@ -14,7 +14,10 @@
  * shapes.txt, trips.txt, stop_times.txt. A trip here is a trip *instance*: one GTFS trip on one
  * service day. The loader resolves calendar.txt + calendar_dates.txt and adds each active
  * trip once per service day it runs, with that day's "noon minus 12 h" instant in UTC
- * (GTFS stop times are seconds after it and may exceed 24 h). */
+ * (GTFS stop times are seconds after it and may exceed 24 h). A trip with frequencies.txt
+ * windows is added once per *run* instead: one instance per start time in each window, its
+ * stop times the template's shifted to that start (the instance is then (trip_id, day, run
+ * start), as in GTFS-Realtime's TripDescriptor start_time). */
 #ifndef BUYT_NETWORK_H
 #define BUYT_NETWORK_H
 
@@ -28,6 +31,7 @@
 
 #define BUYT_NETWORK_NONE UINT32_MAX   /* "no such index" */
 #define BUYT_NETWORK_NO_TIME INT32_MIN /* a blank arrival/departure in stop_times.txt */
+#define BUYT_NETWORK_NOT_A_RUN (-1)    /* trip.run_start_s of a trip that is not a run */
 
 struct buyt_network_route {
     const char *id;         /* route_id */
@@ -70,7 +74,10 @@ struct buyt_network_trip {
     uint32_t same_id_next;  /* next instance of the same trip_id (another day), NONE */
     int64_t day_start_ms;   /* service day's noon - 12 h, UTC Unix ms */
     int32_t start_s, end_s; /* first departure, last arrival (seconds after day_start_ms) */
+    int32_t run_start_s;    /* a run of a frequencies.txt trip: its start (s after day start,
+                               the first stop's departure); BUYT_NETWORK_NOT_A_RUN otherwise */
     int8_t direction;       /* direction_id 0/1, -1 if unknown */
+    bool headway_based;     /* a run of an exact_times = 0 window: its times are nominal */
     bool valid;             /* false: unusable (fewer than 2 timed stops...): never matched */
 };
 
@@ -130,6 +137,9 @@ struct buyt_network_trip_def {
     const char *headsign; /* NULL for none */
     int direction_id;     /* 0, 1, or -1 unknown */
     int64_t day_start_ms; /* the service day's noon - 12 h, UTC Unix ms */
+    bool frequency_run;   /* one run of a frequencies.txt trip (below); false: scheduled */
+    int32_t run_start_s;  /* the run's start, seconds after day_start_ms (frequency_run only) */
+    bool headway_based;   /* the run's window has exact_times = 0 (frequency_run only) */
 };
 
 /** Creates an empty network in the building phase. opts NULL: defaults. Returns 0 or
@@ -155,8 +165,9 @@ int buyt_network_add_shape(struct buyt_network *net, const char *shape_id, uint3
  *  points of different shapes may interleave. Returns 0, BUYT_EINVAL, BUYT_ENOMEM. */
 int buyt_network_add_shape_point(struct buyt_network *net, uint32_t shape, double lat, double lon);
 
-/** Adds a trip instance. The same trip_id may be added once per service day. Returns 0,
- *  BUYT_EINVAL (bad reference, duplicate (trip_id, day)), BUYT_ENOMEM. */
+/** Adds a trip instance. The same trip_id may be added once per service day, or once per run
+ *  start per day for frequency runs. Returns 0, BUYT_EINVAL (bad reference, negative run
+ *  start, duplicate (trip_id, day, run start)), BUYT_ENOMEM. */
 int buyt_network_add_trip(struct buyt_network *net, const struct buyt_network_trip_def *def,
                           uint32_t *idx);
 
@@ -181,10 +192,16 @@ uint32_t buyt_network_stop_find(const struct buyt_network *net, const char *stop
 uint32_t buyt_network_shape_find(const struct buyt_network *net, const char *shape_id);
 uint32_t buyt_network_block_find(const struct buyt_network *net, const char *block_id);
 
-/** The instance of trip_id whose service day fits time_ms best: the one whose scheduled span
- *  contains it, else the one starting nearest to it. BUYT_NETWORK_NONE if unknown. */
+/** The instance of trip_id that fits time_ms best: among those whose scheduled span contains
+ *  it the one starting nearest to it (overlapping frequency runs: the run just starting or
+ *  about to, not the one that left an hour ago), else the one whose span is nearest.
+ *  BUYT_NETWORK_NONE if unknown. */
 uint32_t buyt_network_trip_find(const struct buyt_network *net, const char *trip_id,
                                 int64_t time_ms);
+
+/** GTFS time text of s seconds after a service day's start: "HH:MM:SS", hours past 24 kept
+ *  ("25:15:35"), as in stop_times.txt and GTFS-Realtime's start_time. s >= 0. */
+void buyt_network_time_text(int32_t s, char out[16]);
 
 /** Scheduled time, in seconds after the trip's day start, at which the trip is at dist_m
  *  along its shape: interpolated between the departure of the stop before and the arrival of

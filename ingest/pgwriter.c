@@ -86,7 +86,7 @@ static bool connect_db(struct buyt_pgwriter *w)
     }
     bool ok = exec_ok(w->conn, "SET client_min_messages = warning") &&
               exec_ok(w->conn, "CREATE TEMP TABLE buyt_stop_events_in"
-                               " (LIKE stop_events) ON COMMIT DELETE ROWS");
+                               " (LIKE stop_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS");
     if (ok) {
         char sql[128];
         snprintf(sql, sizeof sql,
@@ -204,16 +204,17 @@ static enum commit_result commit_batch(struct buyt_pgwriter *w, const struct buy
             continue;
         const char *table = t == BUYT_TBL_STOP_EVENTS ? "buyt_stop_events_in"
                                                       : buyt_batch_table_name(t);
-        if (!copy_in(w->conn, table, buyt_batch_table_columns(t), &b->copy[t]))
+        if (!copy_in(w->conn, table, buyt_batch_table_columns(t, b->layout), &b->copy[t]))
             return failure(w);
     }
     /* Stop events are re-detected when a fix arrives late: the newest observation wins. */
     if (b->rows[BUYT_TBL_STOP_EVENTS] &&
         !exec_ok(w->conn, "INSERT INTO stop_events"
-                          " SELECT DISTINCT ON (service_date, trip_id, stop_sequence) *"
-                          " FROM buyt_stop_events_in"
-                          " ORDER BY service_date, trip_id, stop_sequence, ctid DESC"
-                          " ON CONFLICT (service_date, trip_id, stop_sequence) DO UPDATE SET"
+                          " SELECT DISTINCT ON (service_date, trip_id, run_start_s,"
+                          "  stop_sequence) * FROM buyt_stop_events_in"
+                          " ORDER BY service_date, trip_id, run_start_s, stop_sequence, ctid DESC"
+                          " ON CONFLICT (service_date, trip_id, run_start_s, stop_sequence)"
+                          " DO UPDATE SET"
                           " arrival = EXCLUDED.arrival, departure = EXCLUDED.departure,"
                           " passed = EXCLUDED.passed, vehicle = EXCLUDED.vehicle"))
         return failure(w);

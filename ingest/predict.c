@@ -1154,6 +1154,7 @@ uint32_t buyt_predict_samples(struct buyt_predict *p, int64_t now_ms, int32_t st
                     .scheduled_ms = t->day_start_ms +
                                     (int64_t)(k == 0 ? tm->departure_s : tm->arrival_s) * 1000,
                     .service_day = (int32_t)floor_div(t->day_start_ms + 12 * 3600000LL, 86400000),
+                    .run_start_s = t->run_start_s,
                     .stop_sequence = tm->stop_sequence,
                     .source = (enum buyt_predict_source)s->src[k],
                     .on_trip = s->on_trip,

@@ -243,6 +243,7 @@ void buyt_predict_counters(const struct buyt_predict *p, struct buyt_predict_cou
 struct buyt_predict_sample {
     int64_t made_ms, predicted_ms, scheduled_ms;
     int32_t service_day; /* Unix day of the trip's service date */
+    int32_t run_start_s; /* the trip's network.h run_start_s (-1: not a frequency run) */
     uint32_t stop_sequence;
     enum buyt_predict_source source;
     bool on_trip;   /* false: a later trip of the vehicle's block */

@@ -224,9 +224,10 @@ int buyt_predict_store_samples(PGconn *c, const struct buyt_predict_sample *s, s
         buf_text(&b, x->stop_id);
         buf_printf(&b, "\t");
         buf_text(&b, x->vehicle);
-        buf_printf(&b, "\t%.3f\t%.3f\t%d\t%c\t%d\t%c\n", x->predicted_ms / 1000.0,
+        buf_printf(&b, "\t%.3f\t%.3f\t%d\t%c\t%d\t%c\t%d\n", x->predicted_ms / 1000.0,
                    x->scheduled_ms / 1000.0, (int)((x->predicted_ms - x->made_ms) / 1000),
-                   x->departure ? 't' : 'f', (int)x->source, x->on_trip ? 't' : 'f');
+                   x->departure ? 't' : 'f', (int)x->source, x->on_trip ? 't' : 'f',
+                   (int)x->run_start_s);
     }
     if (b.oom) {
         free(b.p);
@@ -238,15 +239,15 @@ int buyt_predict_store_samples(PGconn *c, const struct buyt_predict_sample *s, s
                       "CREATE TEMP TABLE predictions_in (made double precision, day integer,"
                       " trip_id text, stop_sequence integer, stop_id text, vehicle_id text,"
                       " predicted double precision, scheduled double precision,"
-                      " horizon_s integer, departure boolean, source smallint, started boolean)"
-                      " ON COMMIT DROP",
+                      " horizon_s integer, departure boolean, source smallint, started boolean,"
+                      " run_start_s integer) ON COMMIT DROP",
                       "COPY predictions_in FROM STDIN", &b,
                       "INSERT INTO predictions (made_at, service_date, trip_id, stop_sequence,"
                       " stop_id, vehicle_id, predicted, scheduled, horizon_s, departure, source,"
-                      " started) SELECT to_timestamp(made), date '1970-01-01' + day, trip_id,"
-                      " stop_sequence, stop_id, vehicle_id, to_timestamp(predicted),"
-                      " to_timestamp(scheduled), horizon_s, departure, source, started"
-                      " FROM predictions_in",
+                      " started, run_start_s) SELECT to_timestamp(made), date '1970-01-01' + day,"
+                      " trip_id, stop_sequence, stop_id, vehicle_id, to_timestamp(predicted),"
+                      " to_timestamp(scheduled), horizon_s, departure, source, started,"
+                      " run_start_s FROM predictions_in",
                       err, errlen);
     free(b.p);
     return rc;

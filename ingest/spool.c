@@ -14,7 +14,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static const char MAGIC[8] = {'B', 'Y', 'S', 'P', 'O', 'O', 'L', '1'};
+/* "BYSPOOL" and the batch's column layout as a digit (batch.h: BUYT_BATCH_LAYOUT). */
+static const char MAGIC[7] = {'B', 'Y', 'S', 'P', 'O', 'O', 'L'};
+#define HEADER_LEN 8
 
 int buyt_spool_init_dir(const char *dir)
 {
@@ -38,7 +40,9 @@ static int put64(struct buyt_buf *o, uint64_t v) { return buyt_buf_put(o, &v, 8)
 /* Serialises in host byte order: spool files never leave the machine that wrote them. */
 static int encode(const struct buyt_batch *b, struct buyt_buf *o)
 {
+    char layout = (char)('0' + BUYT_BATCH_LAYOUT);
     int rc = buyt_buf_put(o, MAGIC, sizeof MAGIC);
+    rc |= buyt_buf_put(o, &layout, 1);
     rc |= put64(o, b->id);
     rc |= put32(o, b->records);
     rc |= put32(o, BUYT_TBL__COUNT);
@@ -142,14 +146,16 @@ static uint64_t take64(struct rd *r)
 
 static int decode(const uint8_t *p, size_t len, struct buyt_batch *b)
 {
-    if (len < sizeof MAGIC + 4 || memcmp(p, MAGIC, sizeof MAGIC))
+    if (len < HEADER_LEN + 4 || memcmp(p, MAGIC, sizeof MAGIC) ||
+        p[7] < '0' + BUYT_BATCH_LAYOUT_OLDEST || p[7] > '0' + BUYT_BATCH_LAYOUT)
         return BUYT_ECORRUPT;
     uint32_t want;
     memcpy(&want, p + len - 4, 4);
     if ((uint32_t)crc32(0L, p, (uInt)(len - 4)) != want)
         return BUYT_ECORRUPT;
-    struct rd r = {p, len - 4, sizeof MAGIC, 0};
+    struct rd r = {p, len - 4, HEADER_LEN, 0};
     buyt_batch_reset(b);
+    b->layout = (unsigned)(p[7] - '0');
     b->id = take64(&r);
     b->records = take32(&r);
     if (take32(&r) != BUYT_TBL__COUNT)

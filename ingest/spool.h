@@ -4,9 +4,11 @@
  * an engine crash they are replayed at start. Files are written without fsync: acks are only
  * published after the database commit, so a file lost with the machine means the buses resend.
  *
- * File: <dir>/<batch id, 20 digits>.batch — "BYSPOOL1", id, records, per table (rows, length,
- * binary COPY tuples), days, per-vehicle seq sets, CRC-32 (zlib) of all that. Written to a
- * temporary name and renamed, so a reader never sees half a file. */
+ * File: <dir>/<batch id, 20 digits>.batch — "BYSPOOL" and the column layout digit (batch.h,
+ * BUYT_BATCH_LAYOUT: "BYSPOOL2"; files of older layouts are read and replayed with their own
+ * column lists), id, records, per table (rows, length, binary COPY tuples), days, per-vehicle
+ * seq sets, CRC-32 (zlib) of all that. Written to a temporary name and renamed, so a reader
+ * never sees half a file. */
 #ifndef BUYT_SPOOL_H
 #define BUYT_SPOOL_H
 

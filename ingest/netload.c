@@ -221,6 +221,9 @@ static int add_trip(PGresult *r, void *arg)
             last_start = start;
             def.frequency_run = true;
             def.run_start_s = start;
+            /* Runs overlap (a 60 min trip every 10 min): they are not one vehicle's
+             * sequence, so the template's block does not chain them. */
+            def.block_id = NULL;
             def.headway_based = !f->exact;
             int rc = add_instance(x, &def, st0, start - first);
             if (rc)

@@ -418,6 +418,9 @@ uint32_t buyt_network_block_find(const struct buyt_network *net, const char *blo
     return strmap_find(&net->priv->block_map, block_id);
 }
 
+/* A driver signs in up to this long before the trip leaves its first stop. */
+#define TRIP_FIND_BEFORE_MS (30 * 60 * 1000LL)
+
 uint32_t buyt_network_trip_find(const struct buyt_network *net, const char *trip_id,
                                 int64_t time_ms)
 {
@@ -431,7 +434,8 @@ uint32_t buyt_network_trip_find(const struct buyt_network *net, const char *trip
         const struct buyt_network_trip *tr = &p->trips[t];
         int64_t start = tr->day_start_ms + (int64_t)tr->start_s * 1000;
         int64_t end = tr->day_start_ms + (int64_t)tr->end_s * 1000;
-        int64_t gap = time_ms < start ? start - time_ms : time_ms > end ? time_ms - end : 0;
+        int64_t from = start - TRIP_FIND_BEFORE_MS;
+        int64_t gap = time_ms < from ? from - time_ms : time_ms > end ? time_ms - end : 0;
         int64_t from_start = time_ms > start ? time_ms - start : start - time_ms;
         if (gap < best_gap || (gap == best_gap && from_start < best_from_start)) {
             best_gap = gap;

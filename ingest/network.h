@@ -192,10 +192,11 @@ uint32_t buyt_network_stop_find(const struct buyt_network *net, const char *stop
 uint32_t buyt_network_shape_find(const struct buyt_network *net, const char *shape_id);
 uint32_t buyt_network_block_find(const struct buyt_network *net, const char *block_id);
 
-/** The instance of trip_id that fits time_ms best: among those whose scheduled span contains
- *  it the one starting nearest to it (overlapping frequency runs: the run just starting or
- *  about to, not the one that left an hour ago), else the one whose span is nearest.
- *  BUYT_NETWORK_NONE if unknown. */
+/** The instance of trip_id that fits time_ms best (a driver's sign-in, an operator's
+ *  assignment): among those whose span, from 30 min before the first departure to the last
+ *  arrival, contains it, the one starting nearest to it (overlapping frequency runs: the run
+ *  about to leave or just left, not one that left long ago), else the one whose span is
+ *  nearest. BUYT_NETWORK_NONE if unknown. */
 uint32_t buyt_network_trip_find(const struct buyt_network *net, const char *trip_id,
                                 int64_t time_ms);
 

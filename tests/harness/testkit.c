@@ -1,7 +1,9 @@
 /* Test helpers; see testkit.h. */
 #include "testkit.h"
 
+#include "batch.h"
 #include "migrate.h"
+#include "spool.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 const char *buyt_test_env(const char *name)
 {
@@ -137,4 +140,56 @@ bool buyt_test_run_until(uv_loop_t *loop, bool (*done)(void *arg), void *arg, in
     uv_close((uv_handle_t *)&t, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
     return done(arg);
+}
+
+static uint32_t be(const uint8_t *p, int n)
+{
+    uint32_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+void buyt_test_spool_write_layout1(const char *dir, struct buyt_batch *b)
+{
+    /* Binary COPY tuples: a 16-bit field count, then per field a 32-bit length (-1: NULL)
+     * and that many bytes. Keep all fields but the last. */
+    struct buyt_buf *in = &b->copy[BUYT_TBL_STOP_EVENTS];
+    uint8_t *out = malloc(in->len + 1);
+    cr_assert_not_null(out);
+    size_t at = 0, o = 0;
+    while (at < in->len) {
+        uint32_t n = be(in->p + at, 2);
+        cr_assert_eq(n, 11, "a stop event of layout 2 has 11 fields");
+        out[o++] = 0;
+        out[o++] = (uint8_t)(n - 1);
+        at += 2;
+        for (uint32_t f = 0; f < n; f++) {
+            uint32_t len = be(in->p + at, 4);
+            size_t sz = 4 + (len == 0xffffffffu ? 0 : len);
+            if (f + 1 < n) {
+                memcpy(out + o, in->p + at, sz);
+                o += sz;
+            }
+            at += sz;
+        }
+    }
+    memcpy(in->p, out, o);
+    in->len = o;
+    free(out);
+    cr_assert_eq(buyt_spool_write(dir, b, NULL), 0);
+    /* The header's layout digit, and the CRC over everything before it. */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%020llu.batch", dir, (unsigned long long)b->id);
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f, "%s", path);
+    uint8_t img[1 << 16];
+    size_t n = fread(img, 1, sizeof img, f);
+    cr_assert(n > 12 && n < sizeof img && img[7] == '2', "unexpected spool file %s", path);
+    img[7] = '1';
+    uint32_t crc = (uint32_t)crc32(0L, img, (uInt)(n - 4));
+    memcpy(img + n - 4, &crc, 4);
+    rewind(f);
+    cr_assert_eq(fwrite(img, 1, n, f), n);
+    cr_assert_eq(fclose(f), 0);
 }

@@ -39,4 +39,10 @@ const char *buyt_test_shared_data(const char *rel, char *buf, size_t len);
 /** Runs `loop` until done(arg) is true or timeout_ms passes. Returns done(arg). */
 bool buyt_test_run_until(uv_loop_t *loop, bool (*done)(void *arg), void *arg, int timeout_ms);
 
+struct buyt_batch;
+/** Writes batch b into the spool directory `dir` as an engine from before migration 0006 did
+ *  (column layout 1, batch.h: stop events without run_start_s), for upgrade tests. The last
+ *  field of b's stop-event rows is dropped in place. Fails the test on error. */
+void buyt_test_spool_write_layout1(const char *dir, struct buyt_batch *b);
+
 #endif

@@ -1,6 +1,7 @@
 /* The engine end to end on a real feed: a bus driven along a TriMet line 1 trip (fixes made from
  * the trip's shape and stop times, with GPS noise) is assigned that trip automatically, and its
- * stop events land in PostgreSQL at the right stops within 10 s of the generated truth.
+ * stop events land in PostgreSQL at the right stops within 10 s of the generated truth; the
+ * same for one run of that trip made a frequencies.txt trip.
  * Truth uses the detector's definitions (docs/MATCHING.md): arrival when the bus enters the
  * stop's zone, departure when it leaves it. */
 #include "clock.h"
@@ -150,6 +151,128 @@ static PGconn *import_feed(char db[512], const char *feed, const char *extra)
     return buyt_test_pg_connect(db);
 }
 
+/* The engine on its own loop (no broker: fixes go straight to buyt_engine_handle), with the
+ * network of the service day around noon_ms. */
+struct drive {
+    uv_loop_t loop;
+    struct buyt_engine e;
+    struct buyt_network *net;
+    char spool[64];
+};
+
+static void drive_start(struct drive *d, const char *db, PGconn *c, int64_t noon_ms)
+{
+    snprintf(d->spool, sizeof d->spool, "/tmp/buyt-spool-XXXXXX");
+    cr_assert_not_null(mkdtemp(d->spool));
+    uv_loop_init(&d->loop);
+    struct buyt_engine_config ec = {.agency = "hn", .conninfo = db, .spool_dir = d->spool,
+                                    .batch_ms = 50};
+    char err[512];
+    cr_assert_eq(buyt_engine_init(&d->e, &d->loop, &ec, err, sizeof err), 0, "%s", err);
+    struct buyt_netload_info info;
+    cr_assert_eq(buyt_netload(c, noon_ms, -1, 1, &d->net, &info, err, sizeof err), 0, "%s", err);
+    cr_assert_str_eq(info.timezone, "America/Los_Angeles");
+    buyt_engine_set_network(&d->e, d->net, &info);
+    cr_assert_eq(buyt_engine_start(&d->e), 0);
+}
+
+/* Drives bus tm1 along trip t as the truth plans it (fixes every second, GPS noise) and waits
+ * for the engine to commit everything. */
+static void drive_trip(struct drive *d, uint32_t t, struct truth *tr)
+{
+    plan(d->net, t, tr);
+    uint64_t seq = 1;
+    for (int64_t ms = tr->arr_ms[0]; ms <= tr->arr_ms[tr->n - 1] + 60000; ms += 1000) {
+        double speed, dist = where(tr, ms, &speed);
+        feed_fix(&d->e, d->net, d->net->trips[t].shape, seq++, ms, dist, speed);
+        uv_run(&d->loop, UV_RUN_NOWAIT);
+    }
+    buyt_engine_flush(&d->e);
+    cr_assert(buyt_test_run_until(&d->loop, committed, &d->e, 20000), "not committed");
+}
+
+static void drive_stop(struct drive *d)
+{
+    buyt_engine_stop(&d->e, NULL, NULL);
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&d->loop), 0, "handles left open");
+    buyt_engine_close(&d->e);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->spool);
+    cr_assert_eq(system(cmd), 0);
+}
+
+/* The first valid trip of the service day at noon_ms starting at or after 10:00 local. */
+static uint32_t first_trip_after_10(const struct buyt_network *net, int64_t noon_ms)
+{
+    uint32_t t = BUYT_NETWORK_NONE;
+    int64_t best = INT64_MAX;
+    for (uint32_t i = 0; i < net->n_trips; i++) {
+        const struct buyt_network_trip *tr = &net->trips[i];
+        int64_t start = tr->day_start_ms + (int64_t)tr->start_s * 1000;
+        if (tr->valid && llabs(tr->day_start_ms + 12 * 3600000LL - noon_ms) < 3600000 &&
+            tr->start_s >= 10 * 3600 && start < best) {
+            best = start;
+            t = i;
+        }
+    }
+    cr_assert_neq(t, BUYT_NETWORK_NONE, "no trip that day");
+    return t;
+}
+
+/* Stop events of trip t on 2018-06-01 (rows with run_start_s = run): the right stops, none
+ * marked passed, arrival and departure within 10 s of the truth. */
+static void check_stop_events(PGconn *c, const struct buyt_network *net, uint32_t t,
+                              const struct truth *tr, int32_t run)
+{
+    const struct buyt_network_trip *trip = &net->trips[t];
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "SELECT stop_sequence, stop_id, extract(epoch FROM arrival) * 1000,"
+             " extract(epoch FROM departure) * 1000, passed,"
+             " extract(epoch FROM scheduled_arrival) * 1000 FROM stop_events"
+             " WHERE trip_id = '%s' AND service_date = '2018-06-01' AND run_start_s = %d"
+             " ORDER BY stop_sequence",
+             trip->id, (int)run);
+    PGresult *r = PQexec(c, sql);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
+    int rows = PQntuples(r), checked_arr = 0, checked_dep = 0;
+    double worst = 0;
+    cr_assert_geq(rows, (int)tr->n - 1, "only %d stop events for %u stops", rows, tr->n);
+    for (int i = 0; i < rows; i++) {
+        uint32_t seqno = (uint32_t)atoi(PQgetvalue(r, i, 0));
+        uint32_t k = 0;
+        while (k < tr->n && net->times[trip->first_time + k].stop_sequence != seqno)
+            k++;
+        cr_assert_lt(k, tr->n, "event for unknown stop_sequence %u", seqno);
+        const struct buyt_network_pattern *p = &net->patterns[trip->pattern];
+        cr_assert_str_eq(PQgetvalue(r, i, 1), net->stops[net->pattern_stops[p->first + k].stop].id);
+        cr_assert_str_eq(PQgetvalue(r, i, 4), "f", "stop %u marked passed: the bus stood there",
+                         seqno);
+        int64_t sched = trip->day_start_ms + (int64_t)net->times[trip->first_time + k].arrival_s * 1000;
+        cr_assert_eq(atoll(PQgetvalue(r, i, 5)), sched, "stop %u scheduled arrival", seqno);
+        if (!PQgetisnull(r, i, 2) && k > 0) {
+            int64_t want = crossing(tr, tr->dist_m[k] - zone_r(tr, k));
+            double d = fabs(atof(PQgetvalue(r, i, 2)) - (double)want) / 1000;
+            cr_assert_leq(d, 10, "stop %u arrival off by %.1f s", seqno, d);
+            worst = d > worst ? d : worst;
+            checked_arr++;
+        }
+        if (!PQgetisnull(r, i, 3) && k + 1 < tr->n) {
+            int64_t want = crossing(tr, tr->dist_m[k] + zone_r(tr, k));
+            double d = fabs(atof(PQgetvalue(r, i, 3)) - (double)want) / 1000;
+            cr_assert_leq(d, 10, "stop %u departure off by %.1f s", seqno, d);
+            worst = d > worst ? d : worst;
+            checked_dep++;
+        }
+    }
+    cr_assert_geq(checked_arr, (int)tr->n - 2, "arrivals checked: %d of %u", checked_arr, tr->n);
+    cr_assert_geq(checked_dep, (int)tr->n - 2, "departures checked: %d of %u", checked_dep, tr->n);
+    fprintf(stderr, "trimet: trip %s (run %d), %u stops, %d events, worst error %.1f s\n",
+            trip->id, (int)run, tr->n, rows, worst);
+    PQclear(r);
+}
+
 Test(ingest_match, trimet_trip_is_assigned_and_stop_events_match_truth)
 {
     char feed[1024];
@@ -158,109 +281,90 @@ Test(ingest_match, trimet_trip_is_assigned_and_stop_events_match_truth)
     char db[512];
     PGconn *c = import_feed(db, feed, "");
     buyt_test_sql_exec(c, "INSERT INTO vehicles (agency, vehicle_id) VALUES ('hn', 'tm1')");
-
-    char spool[] = "/tmp/buyt-spool-XXXXXX";
-    cr_assert_not_null(mkdtemp(spool));
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    struct buyt_engine e;
-    struct buyt_engine_config ec = {.agency = "hn", .conninfo = db, .spool_dir = spool,
-                                    .batch_ms = 50};
-    char err[512];
-    cr_assert_eq(buyt_engine_init(&e, &loop, &ec, err, sizeof err), 0, "%s", err);
     /* The feed's service ran in 2018: load the network for that day. */
+    struct drive d;
+    drive_start(&d, db, c, SERVICE_NOON_MS);
+    cr_assert_gt(d.net->n_trips, 10);
+    uint32_t t = first_trip_after_10(d.net, SERVICE_NOON_MS);
+    struct truth tr;
+    drive_trip(&d, t, &tr);
+    cr_assert_geq(tr.n, 20, "a long trip: %u stops", tr.n);
+
+    struct buyt_vehicle *v = buyt_vehicles_find(&d.e.vehicles, "tm1");
+    cr_assert_gt(d.e.stats.assignments, 0);
+    cr_assert_eq(v->trip, t, "assigned %s, drove %s",
+                 v->trip == BUYT_NETWORK_NONE ? "nothing" : d.net->trips[v->trip].id,
+                 d.net->trips[t].id);
+    /* Stop events: the right trip, the right stops, within 10 s of the truth. */
+    check_stop_events(c, d.net, t, &tr, BUYT_NETWORK_NOT_A_RUN);
+    PQfinish(c);
+    drive_stop(&d);
+}
+
+/* frequencies.txt: the same TriMet trip made a frequency trip (every 30 min from its own
+ * start, three runs, no other trips in the feed). The bus drives the second run: it is
+ * assigned that run (not the first, which left 30 min earlier on the same shape), and its
+ * stop events are stored under that run's start with the run's scheduled times. */
+Test(ingest_match, a_frequency_run_is_matched_and_its_stop_events_carry_its_start)
+{
+    char feed[1024];
+    if (!buyt_test_shared_data("gtfs/trimet-line1-2018", feed, sizeof feed))
+        cr_skip_test("TriMet feed absent");
+    char db[512], err[512];
+    PGconn *c = import_feed(db, feed, "");
+    buyt_test_sql_exec(c, "INSERT INTO vehicles (agency, vehicle_id) VALUES ('hn', 'tm1')");
     struct buyt_network *net;
     struct buyt_netload_info info;
     cr_assert_eq(buyt_netload(c, SERVICE_NOON_MS, -1, 1, &net, &info, err, sizeof err), 0, "%s",
                  err);
-    cr_assert_str_eq(info.timezone, "America/Los_Angeles");
-    buyt_engine_set_network(&e, net, &info);
-    cr_assert_gt(net->n_trips, 10);
-    cr_assert_eq(buyt_engine_start(&e), 0);
-
-    /* The first valid trip of 2018-06-01 starting after 10:00 local. */
-    uint32_t t = BUYT_NETWORK_NONE;
-    int64_t best = INT64_MAX;
-    for (uint32_t i = 0; i < net->n_trips; i++) {
-        const struct buyt_network_trip *tr = &net->trips[i];
-        int64_t start = tr->day_start_ms + (int64_t)tr->start_s * 1000;
-        if (tr->valid && llabs(tr->day_start_ms + 12 * 3600000LL - SERVICE_NOON_MS) < 3600000 &&
-            tr->start_s >= 10 * 3600 && start < best) {
-            best = start;
-            t = i;
-        }
-    }
-    cr_assert_neq(t, BUYT_NETWORK_NONE, "no trip on 2018-06-01");
-    const struct buyt_network_trip *trip = &net->trips[t];
-    struct truth tr;
-    plan(net, t, &tr);
-    cr_assert_geq(tr.n, 20, "a long trip: %u stops", tr.n);
-
-    uint64_t seq = 1;
-    for (int64_t ms = tr.arr_ms[0]; ms <= tr.arr_ms[tr.n - 1] + 60000; ms += 1000) {
-        double speed, dist = where(&tr, ms, &speed);
-        feed_fix(&e, net, trip->shape, seq++, ms, dist, speed);
-        uv_run(&loop, UV_RUN_NOWAIT);
-    }
-    buyt_engine_flush(&e);
-    cr_assert(buyt_test_run_until(&loop, committed, &e, 20000), "not committed");
-
-    struct buyt_vehicle *v = buyt_vehicles_find(&e.vehicles, "tm1");
-    cr_assert_gt(e.stats.assignments, 0);
-    cr_assert_eq(v->trip, t, "assigned %s, drove %s",
-                 v->trip == BUYT_NETWORK_NONE ? "nothing" : net->trips[v->trip].id, trip->id);
-
-    /* Stop events: the right trip, the right stops, within 10 s of the truth. */
-    char sql[512];
-    snprintf(sql, sizeof sql,
-             "SELECT stop_sequence, stop_id, extract(epoch FROM arrival) * 1000,"
-             " extract(epoch FROM departure) * 1000, passed FROM stop_events"
-             " WHERE trip_id = '%s' AND service_date = '2018-06-01' ORDER BY stop_sequence",
-             trip->id);
-    PGresult *r = PQexec(c, sql);
-    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(c));
-    int rows = PQntuples(r), checked_arr = 0, checked_dep = 0;
-    double worst = 0;
-    cr_assert_geq(rows, (int)tr.n - 1, "only %d stop events for %u stops", rows, tr.n);
-    for (int i = 0; i < rows; i++) {
-        uint32_t seqno = (uint32_t)atoi(PQgetvalue(r, i, 0));
-        uint32_t k = 0;
-        while (k < tr.n && net->times[trip->first_time + k].stop_sequence != seqno)
-            k++;
-        cr_assert_lt(k, tr.n, "event for unknown stop_sequence %u", seqno);
-        const struct buyt_network_pattern *p = &net->patterns[trip->pattern];
-        cr_assert_str_eq(PQgetvalue(r, i, 1), net->stops[net->pattern_stops[p->first + k].stop].id);
-        cr_assert_str_eq(PQgetvalue(r, i, 4), "f", "stop %u marked passed: the bus stood there",
-                         seqno);
-        if (!PQgetisnull(r, i, 2) && k > 0) {
-            int64_t want = crossing(&tr, tr.dist_m[k] - zone_r(&tr, k));
-            double d = fabs(atof(PQgetvalue(r, i, 2)) - (double)want) / 1000;
-            cr_assert_leq(d, 10, "stop %u arrival off by %.1f s", seqno, d);
-            worst = d > worst ? d : worst;
-            checked_arr++;
-        }
-        if (!PQgetisnull(r, i, 3) && k + 1 < tr.n) {
-            int64_t want = crossing(&tr, tr.dist_m[k] + zone_r(&tr, k));
-            double d = fabs(atof(PQgetvalue(r, i, 3)) - (double)want) / 1000;
-            cr_assert_leq(d, 10, "stop %u departure off by %.1f s", seqno, d);
-            worst = d > worst ? d : worst;
-            checked_dep++;
-        }
-    }
-    cr_assert_geq(checked_arr, (int)tr.n - 2, "arrivals checked: %d of %u", checked_arr, tr.n);
-    cr_assert_geq(checked_dep, (int)tr.n - 2, "departures checked: %d of %u", checked_dep, tr.n);
-    fprintf(stderr, "trimet: trip %s, %u stops, %d events, worst error %.1f s\n", trip->id, tr.n,
-            rows, worst);
+    uint32_t t = first_trip_after_10(net, SERVICE_NOON_MS);
+    char trip_id[64];
+    snprintf(trip_id, sizeof trip_id, "%s", net->trips[t].id);
+    int32_t start = net->times[net->trips[t].first_time].departure_s;
+    buyt_network_free(net);
+    const char *p[2] = {trip_id, NULL};
+    char start_s[16];
+    snprintf(start_s, sizeof start_s, "%d", (int)start);
+    p[1] = start_s;
+    PGresult *r = PQexecParams(c,
+                               "WITH gone AS (DELETE FROM gtfs_trips WHERE trip_id <> $1)"
+                               " INSERT INTO gtfs_frequencies VALUES ($1, $2::int,"
+                               " $2::int + 3 * 1800, 1800, 1)",
+                               2, NULL, p, NULL, NULL, 0);
+    cr_assert_eq(PQresultStatus(r), PGRES_COMMAND_OK, "%s", PQerrorMessage(c));
     PQclear(r);
-    PQfinish(c);
 
-    buyt_engine_stop(&e, NULL, NULL);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    cr_assert_eq(uv_loop_close(&loop), 0, "handles left open");
-    buyt_engine_close(&e);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", spool);
-    cr_assert_eq(system(cmd), 0);
+    struct drive d;
+    drive_start(&d, db, c, SERVICE_NOON_MS);
+    uint32_t runs[3], n = 0;
+    for (uint32_t i = 0; i < d.net->n_trips; i++)
+        if (!strcmp(d.net->trips[i].id, trip_id) &&
+            llabs(d.net->trips[i].day_start_ms + 12 * 3600000LL - SERVICE_NOON_MS) < 3600000) {
+            cr_assert_lt(n, 3, "more than three runs that day");
+            runs[n++] = i;
+        }
+    cr_assert_eq(n, 3);
+    for (uint32_t k = 0; k < 3; k++) {
+        const struct buyt_network_trip *run = &d.net->trips[runs[k]];
+        cr_assert_eq(run->run_start_s, start + (int32_t)k * 1800);
+        cr_assert_eq(run->start_s, run->run_start_s, "a run leaves its first stop at its start");
+        cr_assert(run->valid);
+    }
+    uint32_t second = runs[1];
+    cr_assert_eq(buyt_engine_utc_offset(&d.e, SERVICE_NOON_MS), -7 * 3600);
+    struct truth tr;
+    drive_trip(&d, second, &tr);
+    struct buyt_vehicle *v = buyt_vehicles_find(&d.e.vehicles, "tm1");
+    cr_assert_eq(v->trip, second, "assigned run %d, drove run %d",
+                 v->trip == BUYT_NETWORK_NONE ? -2 : d.net->trips[v->trip].run_start_s,
+                 d.net->trips[second].run_start_s);
+    check_stop_events(c, d.net, second, &tr, start + 1800);
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM stop_events WHERE run_start_s <> %d",
+             (int)(start + 1800));
+    cr_assert_eq(buyt_test_sql_int(c, sql), 0, "events stored under another run");
+    PQfinish(c);
+    drive_stop(&d);
 }
 
 /* Signs' clock times follow the feed's zone, daylight saving included: the network load reads
@@ -319,9 +423,9 @@ Test(ingest_match, clock_times_follow_the_feeds_zone_across_daylight_saving)
     cr_assert_eq(system(rm), 0);
 }
 
-/* A feed with frequencies.txt: its frequency-based trips are counted at load (they are loaded
- * as their template run only), so the limit is visible rather than silent. */
-Test(ingest_match, frequency_based_trips_are_counted_at_load)
+/* frequencies.txt windows are expanded into runs at load: the `vi` fixture's weekend trip 02_1
+ * (06:00-22:00 every 15 min, 45 min long) on the Sunday of the three days loaded. */
+Test(ingest_match, frequency_trips_are_expanded_into_runs_at_load)
 {
     char db[512], err[512];
     PGconn *c = import_feed(db, BUYT_SOURCE_DIR "/tests/fixtures/gtfs/vi", "");
@@ -331,11 +435,40 @@ Test(ingest_match, frequency_based_trips_are_counted_at_load)
     cr_assert_eq(buyt_netload(c, monday_noon, -1, 1, &net, &info, err, sizeof err), 0, "%s",
                  err);
     cr_assert_eq(info.frequency_trips, 1, "the fixture has one trip with a headway window");
+    cr_assert_eq(info.frequency_runs, 64, "06:00, 06:15, ... 21:45 (22:00 is the window's end)");
+    uint32_t n = 0;
+    int32_t next = 6 * 3600;
+    for (uint32_t i = 0; i < net->n_trips; i++) {
+        const struct buyt_network_trip *t = &net->trips[i];
+        if (strcmp(t->id, "02_1"))
+            continue;
+        cr_assert_eq(t->day_start_ms, 1718539200000LL - 12 * 3600000LL, "Sunday 2024-06-16");
+        cr_assert_eq(t->run_start_s, next, "runs in order, every 900 s");
+        cr_assert(t->headway_based, "exact_times blank = 0");
+        cr_assert(t->valid);
+        cr_assert_eq(net->times[t->first_time].departure_s, next);
+        cr_assert_eq(net->times[t->first_time + 1].arrival_s, next + 45 * 60,
+                     "the template's 45 min from KM to YN");
+        next += 900;
+        n++;
+    }
+    cr_assert_eq(n, 64);
+    /* Scheduled trips are not runs. */
+    uint32_t s = buyt_network_trip_find(net, "01_1", monday_noon);
+    cr_assert_neq(s, BUYT_NETWORK_NONE);
+    cr_assert_eq(net->trips[s].run_start_s, BUYT_NETWORK_NOT_A_RUN);
     buyt_network_free(net);
+
+    /* Without its window the trip is an ordinary one: its stop times as written. */
     buyt_test_sql_exec(c, "DELETE FROM gtfs_frequencies");
     cr_assert_eq(buyt_netload(c, monday_noon, -1, 1, &net, &info, err, sizeof err), 0, "%s",
                  err);
     cr_assert_eq(info.frequency_trips, 0);
+    cr_assert_eq(info.frequency_runs, 0);
+    uint32_t t = buyt_network_trip_find(net, "02_1", monday_noon);
+    cr_assert_neq(t, BUYT_NETWORK_NONE);
+    cr_assert_eq(net->trips[t].run_start_s, BUYT_NETWORK_NOT_A_RUN);
+    cr_assert_eq(net->trips[t].start_s, 6 * 3600);
     buyt_network_free(net);
     PQfinish(c);
 }

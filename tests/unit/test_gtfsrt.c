@@ -211,6 +211,9 @@ struct rig {
     uint32_t trip[6]; /* 08:00, 08:10, ... */
 };
 
+/* true: the trips are runs of one frequencies.txt trip "F" (starts 08:00, 08:10, ...). */
+static bool rig_runs;
+
 static void rig_network(struct rig *r, uint32_t n_trips)
 {
     struct buyt_geo_frame f;
@@ -235,14 +238,16 @@ static void rig_network(struct rig *r, uint32_t n_trips)
     for (uint32_t i = 0; i < n_trips; i++) {
         char id[16];
         snprintf(id, sizeof id, "T%u", i);
-        struct buyt_network_trip_def d = {.trip_id = id,
+        int32_t s0 = 8 * 3600 + (int32_t)i * 600;
+        struct buyt_network_trip_def d = {.trip_id = rig_runs ? "F" : id,
                                           .route = route,
                                           .shape = shape,
                                           .direction_id = 1,
                                           .headsign = "East",
-                                          .day_start_ms = DAY_MS};
+                                          .day_start_ms = DAY_MS,
+                                          .frequency_run = rig_runs,
+                                          .run_start_s = s0};
         cr_assert_eq(buyt_network_add_trip(net, &d, &r->trip[i]), 0);
-        int32_t s0 = 8 * 3600 + (int32_t)i * 600;
         for (int k = 0; k < NSTOP; k++) {
             int32_t arr = s0 + k * (SEG_S + 20), dep = k == 0 || k == NSTOP - 1 ? arr : arr + 20;
             cr_assert_eq(buyt_network_add_stop_time(net, r->trip[i], (uint32_t)k * 10 + 5, stop[k],
@@ -489,6 +494,47 @@ Test(gtfsrt, trip_updates_give_the_predicted_stops_ahead_with_delay_and_uncertai
     cr_assert_eq(u0->departure->time, HMS(8, 10, 0) / 1000);
     cr_assert_eq(u0->departure->delay, 0);
     cr_assert_not(u0->departure->has_uncertainty);
+    transit_realtime__feed_message__free_unpacked(m, NULL);
+    rig_stop(&r);
+}
+
+/* Runs of a frequencies.txt trip share trip_id and date: start_time tells them apart, in the
+ * descriptor (required there by GTFS-Realtime) and in the entity id (one entity each). */
+Test(gtfsrt, frequency_runs_are_told_apart_by_start_time)
+{
+    struct rig r;
+    rig_runs = true;
+    rig_start(&r, NULL);
+    rig_runs = false;
+    int64_t now = HMS(8, 12, 0);
+    struct buyt_vehicle *a = add_vehicle(&r, "bus-a"), *b = add_vehicle(&r, "bus-b");
+    fix(&r, a, r.trip[0], stop_d(&r, r.trip[0], 2) + 100, now - 2000, 8.5, false);
+    fix(&r, b, r.trip[1], stop_d(&r, r.trip[1], 1), now - 1000, 0, false);
+    struct buyt_gtfsrt_snapshot s;
+    TransitRealtime__FeedMessage *m = feed(&r, BUYT_GTFSRT_TRIP_UPDATES, now, &s);
+    cr_assert_eq(m->n_entity, 2, "one TripUpdate per run");
+    const TransitRealtime__TripUpdate *tu0 = trip_update(m, "F@20240501@08:00:00");
+    const TransitRealtime__TripUpdate *tu1 = trip_update(m, "F@20240501@08:10:00");
+    cr_assert_not_null(tu0);
+    cr_assert_not_null(tu1);
+    cr_assert_str_eq(tu0->trip->trip_id, "F");
+    cr_assert_str_eq(tu0->trip->start_time, "08:00:00");
+    cr_assert_str_eq(tu1->trip->start_time, "08:10:00");
+    cr_assert_str_eq(tu1->trip->start_date, "20240501");
+    cr_assert_str_eq(tu0->vehicle->id, "bus-a");
+    cr_assert_str_eq(tu1->vehicle->id, "bus-b");
+    transit_realtime__feed_message__free_unpacked(m, NULL);
+    m = feed(&r, BUYT_GTFSRT_VEHICLE_POSITIONS, now, &s);
+    cr_assert_str_eq(entity(m, "bus-b")->vehicle->trip->start_time, "08:10:00");
+    transit_realtime__feed_message__free_unpacked(m, NULL);
+    rig_stop(&r);
+
+    /* A scheduled trip has no start_time: trip_id and date name it. */
+    rig_start(&r, NULL);
+    a = add_vehicle(&r, "bus-a");
+    fix(&r, a, r.trip[0], stop_d(&r, r.trip[0], 2) + 100, now - 2000, 8.5, false);
+    m = feed(&r, BUYT_GTFSRT_TRIP_UPDATES, now, &s);
+    cr_assert_null(trip_update(m, "T0@20240501")->trip->start_time);
     transit_realtime__feed_message__free_unpacked(m, NULL);
     rig_stop(&r);
 }

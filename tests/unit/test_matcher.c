@@ -420,6 +420,64 @@ Test(network, chains_block_trips_by_start_time_within_a_day)
     buyt_network_free(net);
 }
 
+/* frequencies.txt: one trip_id run every 10 min; each run is its own instance. */
+Test(network, frequency_runs_are_instances_of_one_trip_id)
+{
+    struct buyt_network *net = net_new();
+    uint32_t r = route(net, "R");
+    double xy[] = {0, 0, 3000, 0};
+    uint32_t sh = shape(net, "s", xy, 2);
+    uint32_t st[] = {stop(net, "a", 0, 0), stop(net, "b", 3000, 0)};
+    struct buyt_network_trip_def d = {.trip_id = "f", .route = r, .shape = sh,
+                                      .direction_id = 0, .day_start_ms = DAY_MS,
+                                      .frequency_run = true};
+    uint32_t run[3];
+    for (int i = 0; i < 3; i++) {
+        d.run_start_s = H(8, 10 * i);
+        d.headway_based = i == 2;
+        cr_assert_eq(buyt_network_add_trip(net, &d, &run[i]), 0);
+        cr_assert_eq(buyt_network_add_stop_time(net, run[i], 1, st[0], d.run_start_s,
+                                                d.run_start_s), 0);
+        cr_assert_eq(buyt_network_add_stop_time(net, run[i], 2, st[1], d.run_start_s + 1800,
+                                                d.run_start_s + 1800), 0);
+    }
+    d.run_start_s = H(8, 10);
+    cr_assert_eq(buyt_network_add_trip(net, &d, NULL), BUYT_EINVAL, "a run added twice");
+    d.run_start_s = -5;
+    cr_assert_eq(buyt_network_add_trip(net, &d, NULL), BUYT_EINVAL, "a negative start");
+    d.frequency_run = false; /* the same trip_id as a scheduled instance is another instance */
+    d.headway_based = true;  /* ignored: not a run */
+    uint32_t sched;
+    cr_assert_eq(buyt_network_add_trip(net, &d, &sched), 0);
+    cr_assert_eq(buyt_network_add_stop_time(net, sched, 1, st[0], H(20, 0), H(20, 0)), 0);
+    cr_assert_eq(buyt_network_add_stop_time(net, sched, 2, st[1], H(20, 30), H(20, 30)), 0);
+    cr_assert_eq(buyt_network_add_trip(net, &d, NULL), BUYT_EINVAL, "scheduled twice");
+    finish(net);
+    for (int i = 0; i < 3; i++) {
+        cr_assert(net->trips[run[i]].valid);
+        cr_assert_eq(net->trips[run[i]].run_start_s, H(8, 10 * i));
+        cr_assert_eq(net->trips[run[i]].start_s, H(8, 10 * i));
+        cr_assert_eq(net->trips[run[i]].headway_based, i == 2);
+    }
+    cr_assert_eq(net->trips[sched].run_start_s, BUYT_NETWORK_NOT_A_RUN);
+    cr_assert_not(net->trips[sched].headway_based);
+    /* Runs overlap (30 min long, every 10): a sign-in goes to the run starting nearest. */
+    cr_assert_eq(buyt_network_trip_find(net, "f", DAY_MS + H(7, 50) * 1000LL), run[0]);
+    cr_assert_eq(buyt_network_trip_find(net, "f", DAY_MS + H(8, 14) * 1000LL), run[1]);
+    cr_assert_eq(buyt_network_trip_find(net, "f", DAY_MS + H(8, 19) * 1000LL), run[2],
+                 "the run about to leave, not the one that left 9 min ago");
+    cr_assert_eq(buyt_network_trip_find(net, "f", DAY_MS + H(8, 45) * 1000LL), run[2]);
+    cr_assert_eq(buyt_network_trip_find(net, "f", DAY_MS + H(19, 50) * 1000LL), sched);
+    cr_assert_eq(buyt_network_trip_find(net, "f", DAY_MS + H(12, 0) * 1000LL), run[2],
+                 "between them: the nearest span");
+    char hms[16];
+    buyt_network_time_text(H(8, 5) + 7, hms);
+    cr_assert_str_eq(hms, "08:05:07");
+    buyt_network_time_text(H(25, 15) + 35, hms);
+    cr_assert_str_eq(hms, "25:15:35");
+    buyt_network_free(net);
+}
+
 Test(network, refuses_bad_input_and_marks_unusable_trips)
 {
     struct buyt_network *net = net_new();

@@ -2,6 +2,7 @@
 #include "batch.h"
 #include "error.h"
 #include "spool.h"
+#include "testkit.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 static char dir[64];
 
@@ -131,6 +133,71 @@ Test(spool, detects_corruption_and_truncation)
     cr_assert_eq(buyt_spool_write(dir, &b, NULL), 0);
     cr_assert_eq(truncate(path, 60), 0);
     cr_assert_eq(buyt_spool_read(dir, 9, &r), BUYT_ECORRUPT);
+    buyt_batch_close(&b);
+    buyt_batch_close(&r);
+}
+
+static void add_stop_event(struct buyt_batch *b, int32_t run_start_s)
+{
+    struct buyt_batch_stop_event ev = {.service_day = 20000, .trip_id = "T1", .stop_id = "S1",
+                                       .route_id = "R1", .stop_sequence = 3, .vehicle = 7,
+                                       .arrival_ms = 1795000000123LL, .departure_ms = -1,
+                                       .scheduled_arrival_ms = 1795000000000LL, .passed = 0,
+                                       .run_start_s = run_start_s};
+    cr_assert_eq(buyt_batch_add_stop_event(b, &ev), 0);
+}
+
+/* An engine upgraded while batches wait in its spool replays them with their own columns. */
+Test(spool, files_of_the_previous_column_layout_keep_their_columns)
+{
+    struct buyt_batch b, r;
+    fill(&b, 50);
+    add_stop_event(&b, 29700);
+    cr_assert_eq(b.layout, BUYT_BATCH_LAYOUT);
+    size_t len2 = b.copy[BUYT_TBL_STOP_EVENTS].len;
+    cr_assert_eq(buyt_spool_write(dir, &b, NULL), 0);
+    buyt_batch_init(&r);
+    cr_assert_eq(buyt_spool_read(dir, 50, &r), 0);
+    cr_assert_eq(r.layout, 2);
+    cr_assert_not_null(strstr(buyt_batch_table_columns(BUYT_TBL_STOP_EVENTS, r.layout),
+                              ", run_start_s"));
+
+    b.id = 51;
+    buyt_test_spool_write_layout1(dir, &b);
+    cr_assert_eq(buyt_spool_read(dir, 51, &r), 0);
+    cr_assert_eq(r.layout, 1);
+    cr_assert_eq(r.rows[BUYT_TBL_STOP_EVENTS], 1);
+    cr_assert_eq(r.copy[BUYT_TBL_STOP_EVENTS].len, len2 - 8, "the int32 field is gone");
+    cr_assert_eq(r.copy[BUYT_TBL_STOP_EVENTS].p[1], 10);
+    const char *cols = buyt_batch_table_columns(BUYT_TBL_STOP_EVENTS, r.layout);
+    cr_assert_null(strstr(cols, "run_start_s"), "%s", cols);
+    cr_assert_str_eq(buyt_batch_table_columns(BUYT_TBL_FIXES, 1),
+                     buyt_batch_table_columns(BUYT_TBL_FIXES, 2));
+    cr_assert_eq(r.rows[BUYT_TBL_FIXES], 2, "the other tables as written");
+
+    /* A layout this engine does not know (a newer engine's file, CRC intact) is not guessed
+     * at. */
+    char path[128];
+    snprintf(path, sizeof path, "%s/%020d.batch", dir, 50);
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    uint8_t img[8192];
+    size_t n = fread(img, 1, sizeof img, f);
+    cr_assert(n > 12 && n < sizeof img);
+    img[7] = '3';
+    uint32_t crc = (uint32_t)crc32(0L, img, (uInt)(n - 4));
+    memcpy(img + n - 4, &crc, 4);
+    rewind(f);
+    cr_assert_eq(fwrite(img, 1, n, f), n);
+    fclose(f);
+    cr_assert_eq(buyt_spool_read(dir, 50, &r), BUYT_ECORRUPT);
+    img[7] = '2';
+    crc = (uint32_t)crc32(0L, img, (uInt)(n - 4));
+    memcpy(img + n - 4, &crc, 4);
+    f = fopen(path, "wb");
+    cr_assert_eq(fwrite(img, 1, n, f), n);
+    fclose(f);
+    cr_assert_eq(buyt_spool_read(dir, 50, &r), 0, "the same bytes with a known layout");
     buyt_batch_close(&b);
     buyt_batch_close(&r);
 }

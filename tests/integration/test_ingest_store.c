@@ -1,10 +1,12 @@
 /* buyt-ingest's storage invariant with the real broker and database: every record accepted from
  * the broker is stored exactly once or rejected with a reason — through duplicates, bad input,
  * a PostgreSQL outage, an engine crash and a backlog queued at the broker. */
+#include "batch.h"
 #include "clock.h"
 #include "contract.h"
 #include "engine.h"
 #include "mqtt.h"
+#include "spool.h"
 #include "testkit.h"
 #include "topics.h"
 
@@ -541,6 +543,59 @@ Test(ingest_store, engine_killed_mid_stream_restarts_without_loss_or_duplicates)
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", spool);
     cr_assert_eq(system(cmd), 0);
+}
+
+/* An engine upgraded (migration 0006, stop events keyed by frequency run) while batches waited
+ * in its spool: a file of the old column layout is committed with its own columns (the new
+ * column takes its default, -1), a current one with the run's start; both stop events of the
+ * same trip, day and stop are kept (two runs), and the spool empties without quarantine. */
+Test(ingest_store, batches_spooled_before_an_upgrade_replay_with_their_own_columns)
+{
+    char db[512], spool[128];
+    buyt_test_fresh_db(db, sizeof db);
+    register_vehicles(db, 1);
+    snprintf(spool, sizeof spool, "/tmp/buyt-spool-XXXXXX");
+    cr_assert_not_null(mkdtemp(spool));
+    cr_assert_eq(buyt_spool_init_dir(spool), 0);
+    int64_t now = buyt_wall_ms();
+    struct buyt_batch_stop_event ev = {.service_day = (int32_t)(now / 86400000), .trip_id = "F",
+                                       .stop_id = "S2", .route_id = "R", .stop_sequence = 2,
+                                       .vehicle = 1, .arrival_ms = now - 60000,
+                                       .departure_ms = now - 30000,
+                                       .scheduled_arrival_ms = now - 90000,
+                                       .run_start_s = 12345};
+    struct buyt_batch b;
+    buyt_batch_init(&b);
+    b.id = 7;
+    cr_assert_eq(buyt_batch_add_stop_event(&b, &ev), 0);
+    cr_assert_eq(buyt_batch_add_fix(&b, now - 60000, 1, 210000000, 1058000000, 500, 900), 0);
+    buyt_test_spool_write_layout1(spool, &b); /* the run start is dropped: an old engine's file */
+    buyt_batch_reset(&b);
+    b.id = 8;
+    ev.run_start_s = 29700;
+    cr_assert_eq(buyt_batch_add_stop_event(&b, &ev), 0);
+    cr_assert_eq(buyt_spool_write(spool, &b, NULL), 0);
+    buyt_batch_close(&b);
+
+    pid_t pid = spawn_ingest(db, spool, "it-upgrade");
+    wait_count(db, "SELECT count(*) FROM stop_events", 2, 20000);
+    cr_assert_eq(count(db, "SELECT count(*) FROM stop_events WHERE trip_id = 'F'"
+                           " AND stop_sequence = 2 AND run_start_s = -1"),
+                 1);
+    cr_assert_eq(count(db, "SELECT count(*) FROM stop_events WHERE trip_id = 'F'"
+                           " AND stop_sequence = 2 AND run_start_s = 29700"),
+                 1);
+    cr_assert_eq(count(db, "SELECT count(*) FROM fixes"), 1, "the old file's other rows too");
+    kill(pid, SIGTERM);
+    int status;
+    waitpid(pid, &status, 0);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    uint64_t *ids;
+    cr_assert_eq(buyt_spool_list(spool, &ids), 0, "both files committed and removed");
+    free(ids);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "test -z \"$(ls -A '%s/bad')\" && rm -rf '%s'", spool, spool);
+    cr_assert_eq(system(cmd), 0, "nothing quarantined");
 }
 
 Test(ingest_store, backlog_queued_at_the_broker_while_engine_is_down_is_not_dropped)

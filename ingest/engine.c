@@ -1168,7 +1168,8 @@ static void on_message(struct buyt_mqtt *m, const char *topic, const void *paylo
 int buyt_engine_start(struct buyt_engine *e)
 {
     struct buyt_pgwriter_opts wo = {.conninfo = e->cfg.conninfo, .spool_dir = e->cfg.spool_dir,
-                                    .progress_fold_ms = e->cfg.progress_fold_ms};
+                                    .progress_fold_ms = e->cfg.progress_fold_ms,
+                                    .batch_retention_s = e->cfg.batch_retention_s};
     int rc = buyt_pgwriter_start(e->loop, &wo, on_committed, e, &e->writer);
     if (rc)
         return rc;

@@ -38,6 +38,7 @@ struct buyt_engine_config {
     uint32_t stats_ms;       /* save learned statistics + sample predictions this often (300000) */
     int32_t ack_interval_ms; /* at most one Ack per vehicle this often (5000; < 0: every commit) */
     uint32_t progress_fold_ms; /* fold vehicle_progress_log into vehicle_progress (10000) */
+    uint32_t batch_retention_s; /* ingest_batches rows kept this long (7 days) */
 };
 
 /* Every counter the engine keeps, in one place (exposed by /metrics). */

@@ -16,11 +16,12 @@
 
 struct config {
     char agency[64], db[1024], mqtt[1024], http[128], spool[1024], client_id[96];
-    unsigned long long batch_ms, batch_rows;
+    unsigned long long batch_ms, batch_rows, batch_retention_ms;
 };
 
 static const char *const keys[] = {"agency", "db", "mqtt", "http", "spool_dir", "batch_ms",
-                                   "batch_rows", "log_level", "client_id", NULL};
+                                   "batch_rows", "batch_retention", "log_level", "client_id",
+                                   NULL};
 
 static int set_str(char *dst, size_t cap, const char *v, char *err, size_t len)
 {
@@ -62,6 +63,14 @@ static int set_key(void *target, const char *k, const char *v, char *err, size_t
         }
         return 0;
     }
+    if (!strcmp(k, "batch_retention")) {
+        if (buyt_kvconf_uint(v, 1, &c->batch_retention_ms) || c->batch_retention_ms < 60000 ||
+            c->batch_retention_ms > 366ull * 86400000) {
+            snprintf(err, len, "want a duration between 1 min and 8784 h (e.g. 168h)");
+            return BUYT_EINVAL;
+        }
+        return 0;
+    }
     if (!strcmp(k, "log_level")) {
         static const char *const lv[] = {"debug", "info", "warn", "error"};
         for (int i = 0; i < 4; i++)
@@ -80,7 +89,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: buyt-ingest [--config FILE] [--check-config] [options]\n"
             "  --config FILE     key = value file (keys: agency, db, mqtt, http, spool_dir,\n"
-            "                    batch_ms, batch_rows, log_level); flags below override it\n"
+            "                    batch_ms, batch_rows, batch_retention, log_level, client_id);\n"
+            "                    flags below override it\n"
             "  --check-config    validate the configuration and exit\n"
             "  --db CONNINFO     PostgreSQL (libpq connection string or URI)\n"
             "  --mqtt URL        broker, mqtt://USER:PASS@HOST:PORT or mqtts://...\n"
@@ -202,7 +212,8 @@ int main(int argc, char **argv)
                                     .spool_dir = c.spool,
                                     .client_id = c.client_id[0] ? c.client_id : NULL,
                                     .batch_ms = (uint32_t)c.batch_ms,
-                                    .batch_rows = (uint32_t)c.batch_rows};
+                                    .batch_rows = (uint32_t)c.batch_rows,
+                                    .batch_retention_s = (uint32_t)(c.batch_retention_ms / 1000)};
     if (buyt_engine_init(&engine, loop, &ec, err, sizeof err)) {
         fprintf(stderr, "buyt-ingest: %s\n", err);
         buyt_engine_close(&engine);

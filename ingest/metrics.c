@@ -272,6 +272,9 @@ static void render_writer(struct buyt_jsonw *o, struct buyt_pgwriter *w)
             s.commit_errors);
     counter(o, "buyt_db_connect_failures_total", "Failed connection attempts by the writer.",
             s.connect_failures);
+    counter(o, "buyt_db_batches_pruned_total",
+            "ingest_batches rows deleted once older than the batch retention (7 days).",
+            s.batches_pruned);
     gauge(o, "buyt_db_batch_commit_last_seconds", "Duration of the latest batch commit.",
           s.last_commit_ms / 1000.0);
     gauge(o, "buyt_db_batch_commit_max_seconds", "Longest batch commit since start.",

@@ -47,6 +47,8 @@ struct buyt_pgwriter {
      * seconds of batches (what a restart reads through the view), each vehicle's row in
      * vehicle_progress is updated once per fold instead of once per batch. */
     uint64_t fold_ns, folded_ns; /* folded_ns 0: never, the first commit folds */
+    uint32_t retention_s;
+    uint64_t prune_every_ns, pruned_ns; /* pruned_ns 0: never, the first commit prunes */
 };
 
 /* ------------------------------------------------------------------ SQL helpers (thread) */
@@ -244,6 +246,36 @@ static enum commit_result commit_batch(struct buyt_pgwriter *w, const struct buy
     return COMMIT_OK;
 }
 
+/* Deletes the ingest_batches rows committed more than retention_s ago. Batches commit in id
+ * order, so they are the ids below the first recent one, found by walking the primary key
+ * from its low end (no index on committed_at needed). A failure is logged and retried at the
+ * next interval: nothing depends on it. */
+static void prune_batches(struct buyt_pgwriter *w)
+{
+    uint64_t now = buyt_mono_ns();
+    if (w->pruned_ns && now - w->pruned_ns < w->prune_every_ns)
+        return;
+    w->pruned_ns = now;
+    char secs[16];
+    snprintf(secs, sizeof secs, "%u", w->retention_s);
+    const char *p[1] = {secs};
+    PGresult *r = PQexecParams(w->conn,
+                               "DELETE FROM ingest_batches WHERE batch_id <"
+                               " (SELECT batch_id FROM ingest_batches WHERE committed_at >="
+                               "  now() - make_interval(secs => $1::int) ORDER BY batch_id LIMIT 1)",
+                               1, NULL, p, NULL, NULL, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        BUYT_WARN("pgwriter", "msg=\"pruning ingest_batches failed\" err=\"%s\"",
+                  PQresultErrorMessage(r));
+    } else {
+        uint64_t n = strtoull(PQcmdTuples(r), NULL, 10);
+        uv_mutex_lock(&w->mu);
+        w->stats.batches_pruned += n;
+        uv_mutex_unlock(&w->mu);
+    }
+    PQclear(r);
+}
+
 /* ------------------------------------------------------------------ thread */
 
 static void report(struct buyt_pgwriter *w, const struct buyt_batch *b, bool committed,
@@ -339,6 +371,7 @@ static bool process_one(struct buyt_pgwriter *w, uint64_t id, uint32_t *backoff)
             *backoff = w->retry_min_ms;
             buyt_spool_remove(w->spool_dir, id);
             report(w, &w->batch, true, res == COMMIT_ALREADY, ms);
+            prune_batches(w);
             return true;
         }
         uv_mutex_lock(&w->mu);
@@ -441,6 +474,8 @@ int buyt_pgwriter_start(uv_loop_t *loop, const struct buyt_pgwriter_opts *o,
     w->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : 10000;
     w->ahead_days = o->partitions_ahead_days ? o->partitions_ahead_days : 3;
     w->fold_ns = (uint64_t)(o->progress_fold_ms ? o->progress_fold_ms : 10000) * 1000000ull;
+    w->retention_s = o->batch_retention_s ? o->batch_retention_s : 7 * 86400;
+    w->prune_every_ns = (uint64_t)(w->retention_s < 7200 ? w->retention_s / 2 : 3600) * 1000000000ull;
     buyt_batch_init(&w->batch);
     uint64_t *ids = NULL;
     int n = buyt_spool_list(w->spool_dir, &ids);

@@ -7,7 +7,12 @@
  * async writer is a state machine of COPY/flush/result steps per table that buys nothing here —
  * the loop never waits on this thread (it hands over file ids and gets completions back through
  * a uv_async), and the thread's synchronous libpq code is short and obviously ordered.
- * While PostgreSQL is down the thread retries with backoff; files wait on disk. */
+ * While PostgreSQL is down the thread retries with backoff; files wait on disk.
+ *
+ * ingest_batches only has to remember a batch while its spool file may still be replayed (a
+ * crash between COMMIT and the file's removal: minutes, or the length of an outage of the
+ * engine itself). Rows older than batch_retention_s are deleted, at most every hour (and every
+ * half retention), after a commit: ~430,000 rows a day at one batch per 200 ms otherwise. */
 #ifndef BUYT_PGWRITER_H
 #define BUYT_PGWRITER_H
 
@@ -25,6 +30,7 @@ struct buyt_pgwriter_opts {
     uint32_t retry_min_ms, retry_max_ms; /* 0: 200 ms .. 10 s */
     uint32_t partitions_ahead_days;      /* 0: 3 */
     uint32_t progress_fold_ms;           /* 0: 10 s; vehicle_progress_log -> vehicle_progress */
+    uint32_t batch_retention_s;          /* 0: 7 days; ingest_batches rows kept (below) */
 };
 
 /* A finished batch, reported on the loop thread. `progress` is borrowed for the call. */
@@ -44,6 +50,7 @@ typedef void (*buyt_pgwriter_done_cb)(void *ud, const struct buyt_pgwriter_done 
 struct buyt_pgwriter_stats {
     uint64_t batches_committed, rows_committed, batches_already, batches_quarantined;
     uint64_t commit_errors, connect_failures, pending;
+    uint64_t batches_pruned; /* ingest_batches rows deleted after batch_retention_s */
     bool connected;
     double last_commit_ms, max_commit_ms;
     uint64_t rows_by_table[BUYT_TBL__COUNT];

@@ -152,6 +152,7 @@ static bool rig_ready(void *arg)
 }
 
 static uint32_t rig_fold_ms; /* the engine's progress_fold_ms (0: its default, 10 s) */
+static uint32_t rig_retention_s; /* the engine's batch_retention_s (0: its default, 7 days) */
 
 static void rig_start(struct rig *r, int vehicles, const char *client_id)
 {
@@ -164,7 +165,8 @@ static void rig_start(struct rig *r, int vehicles, const char *client_id)
     struct buyt_engine_config ec = {.agency = "hn", .conninfo = r->db,
                                     .mqtt_url = buyt_test_env("BUYT_MQTT_URL"),
                                     .client_id = client_id, .spool_dir = r->spool,
-                                    .batch_ms = 50, .progress_fold_ms = rig_fold_ms};
+                                    .batch_ms = 50, .progress_fold_ms = rig_fold_ms,
+                                    .batch_retention_s = rig_retention_s};
     char err[512];
     cr_assert_eq(buyt_engine_init(&r->e, &r->loop, &ec, err, sizeof err), 0, "%s", err);
     cr_assert_eq(buyt_engine_start(&r->e), 0);
@@ -362,6 +364,34 @@ Test(ingest_store, progress_is_appended_per_batch_and_folded)
     cr_assert_eq(count(r.db, "SELECT count(*) FROM vehicle_progress_log"), 0);
     cr_assert_eq(count(r.db, "SELECT stored_through_seq FROM vehicle_progress_current"), 21);
     cr_assert_eq(count(r.db, "SELECT count(*) FROM fixes"), 21);
+    rig_stop(&r);
+}
+
+/* ingest_batches forgets batches older than the retention (here 2 s; 7 days by default):
+ * after a commit, at most every half retention here (hourly by default). Stored data is not
+ * touched and the newest batches are kept. */
+Test(ingest_store, committed_batch_ids_are_pruned_after_the_retention)
+{
+    struct rig r;
+    rig_retention_s = 2;
+    rig_start(&r, 1, "it-prune");
+    rig_retention_s = 0;
+    int64_t t0 = buyt_wall_ms() - 3600 * 1000;
+    trickle(&r, 1, 20, t0);
+    long long first = count(r.db, "SELECT count(*) FROM ingest_batches");
+    cr_assert_geq(first, 2, "several batches committed");
+    struct buyt_pgwriter_stats s;
+    buyt_pgwriter_stats(r.e.writer, &s);
+    cr_assert_eq(s.batches_pruned, 0, "nothing is old yet");
+    usleep(2500 * 1000);
+    trickle(&r, 21, 21, t0); /* a commit after the retention prunes every earlier batch */
+    /* The writer prunes right after reporting the commit: give it a moment. */
+    for (int i = 0; i < 100 && (buyt_pgwriter_stats(r.e.writer, &s), !s.batches_pruned); i++)
+        usleep(20 * 1000);
+    cr_assert_eq(s.batches_pruned, (uint64_t)first);
+    cr_assert_eq(count(r.db, "SELECT count(*) FROM ingest_batches"), 1, "the new batch stays");
+    cr_assert_eq(count(r.db, "SELECT count(*) FROM fixes"), 21, "stored rows are untouched");
+    cr_assert_eq(count(r.db, "SELECT stored_through_seq FROM vehicle_progress_current"), 21);
     rig_stop(&r);
 }
 

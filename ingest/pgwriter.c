@@ -229,8 +229,12 @@ static enum commit_result commit_batch(struct buyt_pgwriter *w, const struct buy
         return failure(w);
     uint64_t now = buyt_mono_ns();
     bool fold = now - w->folded_ns >= w->fold_ns;
+    /* The fold sorts the log by vehicle: at 100,000 buses 10 s of it is 1 M rows, which
+     * PostgreSQL's default work_mem sorts on disk (1.2 s measured; 0.89 s in memory, of which
+     * 0.33 s is the upsert itself). */
     if (fold &&
-        (!exec_ok(w->conn,
+        (!exec_ok(w->conn, "SET LOCAL work_mem = '64MB'") ||
+         !exec_ok(w->conn,
                   "INSERT INTO vehicle_progress (vehicle, stored_through_seq, stored_ranges)"
                   " SELECT DISTINCT ON (vehicle) vehicle, stored_through_seq, stored_ranges"
                   " FROM vehicle_progress_log ORDER BY vehicle, id DESC"

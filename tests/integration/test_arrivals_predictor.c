@@ -17,6 +17,7 @@
 #include "engine.h"
 #include "engine_rig.h"
 #include "http_client.h"
+#include "networks.h"
 #include "predict_arrivals.h"
 #include "testkit.h"
 
@@ -36,26 +37,6 @@
 struct net_info {
     int64_t day0, built_ms;
 };
-
-static void add_trip(struct buyt_network *net, const char *id, uint32_t route, uint32_t shape,
-                     int dir, const char *block, int64_t day0, int64_t start_ms, const uint32_t *st,
-                     int n)
-{
-    struct buyt_network_trip_def d = {.trip_id = id,
-                                      .route = route,
-                                      .shape = shape,
-                                      .block_id = block,
-                                      .headsign = dir ? "Tây" : "Đông",
-                                      .direction_id = dir,
-                                      .day_start_ms = day0};
-    uint32_t t;
-    cr_assert_eq(buyt_network_add_trip(net, &d, &t), 0, "%s", id);
-    int32_t s0 = (int32_t)((start_ms - day0) / 1000);
-    for (int i = 0; i < n; i++) {
-        int32_t at = s0 + i * (int32_t)(SEG_MS / 1000);
-        cr_assert_eq(buyt_network_add_stop_time(net, t, (uint32_t)(i + 1) * 10, st[i], at, at), 0);
-    }
-}
 
 /* Corridor 1: T1 east started 6 min ago (at 1D now) and T2 back west from its end, one block
  * (B1); T3 east in an hour (no block: at 1D beyond the default hour). Corridor 2: S1 east
@@ -89,11 +70,16 @@ static struct buyt_network *make_network(int64_t now, struct net_info *ni)
     for (int i = 0; i < 5; i++)
         west[i] = east[0][4 - i];
     int64_t t1 = ni->built_ms - 6 * 60000;
-    add_trip(net, "T1", r[0], sh_e[0], 0, "B1", ni->day0, t1, east[0], 5);
-    add_trip(net, "T2", r[0], sh_w, 1, "B1", ni->day0, t1 + 4 * SEG_MS, west, 5);
-    add_trip(net, "T3", r[0], sh_e[0], 0, NULL, ni->day0, ni->built_ms + 60 * 60000, east[0], 5);
-    add_trip(net, "S1", r[1], sh_e[1], 0, NULL, ni->day0, ni->built_ms - 3 * 60000, east[1], 5);
-    add_trip(net, "O1", r[2], sh_e[2], 0, NULL, ni->day0, ni->built_ms - 3 * 60000, east[2], 5);
+    const int seg_s = (int)(SEG_MS / 1000);
+    buyt_test_add_trip(net, "T1", r[0], sh_e[0], 0, "Đông", "B1", ni->day0, t1, east[0], 5, seg_s);
+    buyt_test_add_trip(net, "T2", r[0], sh_w, 1, "Tây", "B1", ni->day0, t1 + 4 * SEG_MS, west, 5,
+                       seg_s);
+    buyt_test_add_trip(net, "T3", r[0], sh_e[0], 0, "Đông", NULL, ni->day0,
+                       ni->built_ms + 60 * 60000, east[0], 5, seg_s);
+    buyt_test_add_trip(net, "S1", r[1], sh_e[1], 0, "Đông", NULL, ni->day0,
+                       ni->built_ms - 3 * 60000, east[1], 5, seg_s);
+    buyt_test_add_trip(net, "O1", r[2], sh_e[2], 0, "Đông", NULL, ni->day0,
+                       ni->built_ms - 3 * 60000, east[2], 5, seg_s);
     cr_assert_eq(buyt_network_finish(net), 0);
     cr_assert_eq(net->stats.trips_invalid, 0);
     return net;

@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "engine_rig.h"
 #include "http_client.h"
+#include "networks.h"
 #include "testkit.h"
 
 #include <criterion/criterion.h>
@@ -22,77 +23,12 @@
 
 /* ------------------------------------------------------------------ the network */
 
-/* Route 01 runs east along latitude 21.0 through stops A..E, 1 km apart, 2 min between stops,
- * a trip every 10 min (trip 01_6 started 3 min ago); one trip back west. Route 02 leaves B
- * northwards through F and G every 15 min. The east shape has 41 collinear points. */
-static const struct {
-    const char *id, *name;
-    double lat, lon;
-} stops[] = {
-    {"A", "Kim Mã", 21.0, 105.80},          {"B", "Cầu Giấy", 21.0, 105.81},
-    {"C", "Hồ Hoàn Kiếm", 21.0, 105.82},    {"D", "Đại học Bách khoa", 21.0, 105.83},
-    {"E", "Bến xe Giáp Bát", 21.0, 105.84}, {"F", "Ga Hà Nội", 21.01, 105.81},
-    {"G", "Nhà hát Lớn", 21.02, 105.81},
-};
-
-static int64_t trip_start[19]; /* 01_k starts at trip_start[k] */
-
-static void add_trip(struct buyt_network *net, const char *id, uint32_t route, uint32_t shape,
-                     int dir, int64_t day0, int64_t start_ms, const uint32_t *st, int n, int seg_s)
-{
-    struct buyt_network_trip_def d = {.trip_id = id,
-                                      .route = route,
-                                      .shape = shape,
-                                      .headsign = dir ? "Kim Mã" : "Bến xe Giáp Bát",
-                                      .direction_id = dir,
-                                      .day_start_ms = day0};
-    uint32_t t;
-    cr_assert_eq(buyt_network_add_trip(net, &d, &t), 0, "%s", id);
-    int32_t s0 = (int32_t)((start_ms - day0) / 1000);
-    for (int i = 0; i < n; i++)
-        cr_assert_eq(buyt_network_add_stop_time(net, t, (uint32_t)(i + 1) * 10, st[i],
-                                                s0 + i * seg_s, s0 + i * seg_s),
-                     0);
-}
-
+/* The A..G network (networks.h): route 01 east through A..E, a trip every 10 min (trip 01_6
+ * started 3 min ago), one trip back west; route 02 from B north through F and G every 15 min.
+ * The east shape has 41 collinear points. */
 static struct buyt_network *make_network(int64_t now)
 {
-    struct buyt_network *net;
-    cr_assert_eq(buyt_network_new(NULL, &net), 0);
-    int64_t day0 = (now - 3 * 3600000LL) / 86400000 * 86400000;
-    uint32_t s[7], r1, r2, sh1, sh1b, sh2;
-    for (int i = 0; i < 7; i++)
-        cr_assert_eq(buyt_network_add_stop(net, stops[i].id, stops[i].name, stops[i].lat,
-                                           stops[i].lon, &s[i]),
-                     0);
-    cr_assert_eq(buyt_network_add_route(net, "01", "01", 3, &r1), 0);
-    cr_assert_eq(buyt_network_add_route(net, "02", "02", 3, &r2), 0);
-    cr_assert_eq(buyt_network_add_shape(net, "east", &sh1), 0);
-    cr_assert_eq(buyt_network_add_shape(net, "west", &sh1b), 0);
-    cr_assert_eq(buyt_network_add_shape(net, "north", &sh2), 0);
-    for (int i = 0; i <= 40; i++) {
-        buyt_network_add_shape_point(net, sh1, 21.0, 105.80 + i * 0.001);
-        buyt_network_add_shape_point(net, sh1b, 21.0, 105.84 - i * 0.001);
-    }
-    for (int i = 0; i <= 20; i++)
-        buyt_network_add_shape_point(net, sh2, 21.0 + i * 0.001, 105.81);
-    uint32_t east[5] = {s[0], s[1], s[2], s[3], s[4]}, west[5] = {s[4], s[3], s[2], s[1], s[0]};
-    uint32_t north[3] = {s[1], s[5], s[6]};
-    int64_t t0 = now / 1000 * 1000 - 3 * 60000;
-    char id[32];
-    for (int k = 0; k <= 18; k++) {
-        snprintf(id, sizeof id, "01_%d", k);
-        trip_start[k] = t0 + (k - 6) * 600000LL;
-        add_trip(net, id, r1, sh1, 0, day0, trip_start[k], east, 5, 120);
-    }
-    add_trip(net, "01_back", r1, sh1b, 1, day0, now + 30 * 60000, west, 5, 120);
-    for (int k = 0; k <= 8; k++) {
-        snprintf(id, sizeof id, "02_%d", k);
-        add_trip(net, id, r2, sh2, 0, day0, now + (k - 2) * 900000LL, north, 3, 150);
-    }
-    cr_assert_eq(buyt_network_finish(net), 0);
-    cr_assert_eq(net->stats.trips_invalid, 0);
-    return net;
+    return buyt_test_network_ag(now, "Nhà hát Lớn", "Bến xe Giáp Bát", NULL);
 }
 
 /* ------------------------------------------------------------------ the rig */

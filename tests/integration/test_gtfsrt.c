@@ -11,6 +11,7 @@
 #include "engine_rig.h"
 #include "gtfsrt.h"
 #include "http_client.h"
+#include "networks.h"
 #include "testkit.h"
 
 #include <criterion/criterion.h>
@@ -57,19 +58,8 @@ static struct buyt_network *make_network(int64_t now, struct net_info *ni)
     for (int j = -6; j <= 12; j++) {
         char id[32];
         snprintf(id, sizeof id, "01_%d", j + 6);
-        struct buyt_network_trip_def d = {.trip_id = id,
-                                          .route = r1,
-                                          .shape = sh,
-                                          .headsign = "E",
-                                          .direction_id = 0,
-                                          .day_start_ms = ni->day0};
-        uint32_t t;
-        cr_assert_eq(buyt_network_add_trip(net, &d, &t), 0);
-        int32_t s0 = (int32_t)((ni->bus_start + j * 600000LL - ni->day0) / 1000);
-        for (int k = 0; k < 5; k++)
-            cr_assert_eq(buyt_network_add_stop_time(net, t, (uint32_t)(k + 1) * 10, s[k],
-                                                    s0 + k * 120, s0 + k * 120),
-                         0);
+        buyt_test_add_trip(net, id, r1, sh, 0, "E", NULL, ni->day0, ni->bus_start + j * 600000LL, s,
+                           5, 120);
         if (j == 0)
             snprintf(ni->bus_trip, sizeof ni->bus_trip, "%s", id);
         if (j == -1)

@@ -15,22 +15,18 @@
 #include "clock.h"
 #include "contract.h"
 #include "engine.h"
-#include "geo.h"
-#include "mqtt.h"
+#include "engine_rig.h"
+#include "http_client.h"
+#include "networks.h"
 #include "predict_arrivals.h"
 #include "testkit.h"
-#include "topics.h"
 
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #define SEG_MS 120000LL     /* scheduled time between two stops */
@@ -41,26 +37,6 @@
 struct net_info {
     int64_t day0, built_ms;
 };
-
-static void add_trip(struct buyt_network *net, const char *id, uint32_t route, uint32_t shape,
-                     int dir, const char *block, int64_t day0, int64_t start_ms, const uint32_t *st,
-                     int n)
-{
-    struct buyt_network_trip_def d = {.trip_id = id,
-                                      .route = route,
-                                      .shape = shape,
-                                      .block_id = block,
-                                      .headsign = dir ? "Tây" : "Đông",
-                                      .direction_id = dir,
-                                      .day_start_ms = day0};
-    uint32_t t;
-    cr_assert_eq(buyt_network_add_trip(net, &d, &t), 0, "%s", id);
-    int32_t s0 = (int32_t)((start_ms - day0) / 1000);
-    for (int i = 0; i < n; i++) {
-        int32_t at = s0 + i * (int32_t)(SEG_MS / 1000);
-        cr_assert_eq(buyt_network_add_stop_time(net, t, (uint32_t)(i + 1) * 10, st[i], at, at), 0);
-    }
-}
 
 /* Corridor 1: T1 east started 6 min ago (at 1D now) and T2 back west from its end, one block
  * (B1); T3 east in an hour (no block: at 1D beyond the default hour). Corridor 2: S1 east
@@ -94,11 +70,16 @@ static struct buyt_network *make_network(int64_t now, struct net_info *ni)
     for (int i = 0; i < 5; i++)
         west[i] = east[0][4 - i];
     int64_t t1 = ni->built_ms - 6 * 60000;
-    add_trip(net, "T1", r[0], sh_e[0], 0, "B1", ni->day0, t1, east[0], 5);
-    add_trip(net, "T2", r[0], sh_w, 1, "B1", ni->day0, t1 + 4 * SEG_MS, west, 5);
-    add_trip(net, "T3", r[0], sh_e[0], 0, NULL, ni->day0, ni->built_ms + 60 * 60000, east[0], 5);
-    add_trip(net, "S1", r[1], sh_e[1], 0, NULL, ni->day0, ni->built_ms - 3 * 60000, east[1], 5);
-    add_trip(net, "O1", r[2], sh_e[2], 0, NULL, ni->day0, ni->built_ms - 3 * 60000, east[2], 5);
+    const int seg_s = (int)(SEG_MS / 1000);
+    buyt_test_add_trip(net, "T1", r[0], sh_e[0], 0, "Đông", "B1", ni->day0, t1, east[0], 5, seg_s);
+    buyt_test_add_trip(net, "T2", r[0], sh_w, 1, "Tây", "B1", ni->day0, t1 + 4 * SEG_MS, west, 5,
+                       seg_s);
+    buyt_test_add_trip(net, "T3", r[0], sh_e[0], 0, "Đông", NULL, ni->day0,
+                       ni->built_ms + 60 * 60000, east[0], 5, seg_s);
+    buyt_test_add_trip(net, "S1", r[1], sh_e[1], 0, "Đông", NULL, ni->day0,
+                       ni->built_ms - 3 * 60000, east[1], 5, seg_s);
+    buyt_test_add_trip(net, "O1", r[2], sh_e[2], 0, "Đông", NULL, ni->day0,
+                       ni->built_ms - 3 * 60000, east[2], 5, seg_s);
     cr_assert_eq(buyt_network_finish(net), 0);
     cr_assert_eq(net->stats.trips_invalid, 0);
     return net;
@@ -106,161 +87,37 @@ static struct buyt_network *make_network(int64_t now, struct net_info *ni)
 
 /* ------------------------------------------------------------------ the rig */
 
-struct rig {
-    uv_loop_t loop;
-    struct buyt_engine e;
-    struct buyt_api *api;
-    struct buyt_mqtt *pub;
-    bool pub_up, stopped;
-    struct net_info ni;
-    char db[512], spool[128];
-    int port;
-    uint64_t seq;
-};
+/* The running test's network times (rig_start sets them). */
+static struct net_info ni;
 
-static void pub_connect(struct buyt_mqtt *m, void *ud)
+static struct buyt_network *network(void *arg)
 {
-    (void)m;
-    ((struct rig *)ud)->pub_up = true;
+    return make_network(buyt_wall_ms(), arg);
 }
 
-static bool rig_ready(void *arg)
+static void rig_start(struct buyt_test_rig *r, const char *client_id)
 {
-    struct rig *r = arg;
-    return r->pub_up && r->e.mqtt && buyt_mqtt_connected(r->e.mqtt);
-}
-
-static void rig_start(struct rig *r, const char *client_id)
-{
-    memset(r, 0, sizeof *r);
-    buyt_test_fresh_db(r->db, sizeof r->db);
-    PGconn *c = buyt_test_pg_connect(r->db);
-    buyt_test_sql_exec(c, "INSERT INTO vehicles (agency, vehicle_id) VALUES ('hn', 'bus1'),"
-                          " ('hn', 'bus2'), ('hn', 'bus3')");
-    PQfinish(c);
-    snprintf(r->spool, sizeof r->spool, "/tmp/buyt-spool-XXXXXX");
-    cr_assert_not_null(mkdtemp(r->spool));
-    uv_loop_init(&r->loop);
-    struct buyt_engine_config ec = {.agency = "hn",
-                                    .conninfo = r->db,
-                                    .mqtt_url = buyt_test_env("BUYT_MQTT_URL"),
-                                    .client_id = client_id,
-                                    .spool_dir = r->spool,
-                                    .batch_ms = 50};
-    char err[512];
-    cr_assert_eq(buyt_engine_init(&r->e, &r->loop, &ec, err, sizeof err), 0, "%s", err);
-    struct buyt_netload_info info = {
-        .timezone = "UTC", .agency = "hn", .feed_version = 1, .first_day = "t", .last_day = "t"};
-    buyt_engine_set_network(&r->e, make_network(buyt_wall_ms(), &r->ni), &info);
-    cr_assert_eq(buyt_engine_start(&r->e), 0);
     /* As ingest_main.c wires it. */
     struct buyt_api_opts ao = {.listen = "127.0.0.1:0",
                                .probe_interval_ms = 100,
                                .request_timeout_ms = 3000,
                                .arrivals = buyt_api_arrivals_predictor,
                                .arrivals_source = BUYT_PREDICT_ARRIVALS_SOURCE};
-    cr_assert_eq(buyt_api_start(&r->e, &ao, &r->api, err, sizeof err), 0, "%s", err);
-    r->port = buyt_api_port(r->api);
-    cr_assert_gt(r->port, 0);
-    struct buyt_mqtt_callbacks cb = {.on_connect = pub_connect};
-    char pid[64];
-    snprintf(pid, sizeof pid, "%s-pub", client_id);
-    struct buyt_mqtt_opts o = {.url = buyt_test_env("BUYT_MQTT_TOOL_URL"),
-                               .client_id = pid,
-                               .clean_session = true,
-                               .max_inflight = 200};
-    cr_assert_eq(buyt_mqtt_new(&r->loop, &o, &cb, r, &r->pub), 0);
-    buyt_mqtt_start(r->pub);
-    cr_assert(buyt_test_run_until(&r->loop, rig_ready, r, 10000), "broker not connected");
-    usleep(200 * 1000); /* the engine's SUBACK */
-    uv_run(&r->loop, UV_RUN_NOWAIT);
-}
-
-static void on_engine_stopped(void *arg)
-{
-    struct rig *r = arg;
-    buyt_api_stop(r->api);
-    r->stopped = true;
-}
-
-static bool is_stopped(void *arg)
-{
-    return ((struct rig *)arg)->stopped;
-}
-
-static void rig_stop(struct rig *r)
-{
-    buyt_mqtt_close(r->pub, NULL, NULL);
-    buyt_engine_stop(&r->e, on_engine_stopped, r);
-    cr_assert(buyt_test_run_until(&r->loop, is_stopped, r, 30000), "engine did not stop");
-    uv_run(&r->loop, UV_RUN_DEFAULT);
-    buyt_api_free(r->api);
-    cr_assert_eq(uv_loop_close(&r->loop), 0, "handles left open");
-    buyt_engine_close(&r->e);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->spool);
-    cr_assert_eq(system(cmd), 0);
+    struct buyt_test_rig_opts o = {.client_id = client_id,
+                                   .buses = 3,
+                                   .network = network,
+                                   .network_arg = &ni,
+                                   .feed_version = 1,
+                                   .service_day = "t",
+                                   .api = &ao};
+    buyt_test_rig_start(r, &o);
+    buyt_test_rig_connect(r, &o);
 }
 
 /* ------------------------------------------------------------------ telemetry */
 
-/* One position of a bus: `dist` m along shape `shape`, `north_m` to the side of it. */
-struct pos {
-    int64_t time_ms;
-    double dist, north_m;
-};
-
-/* The driver signs in to `trip_id` 1 s before the first position, then the positions. */
-static void publish_drive(struct rig *r, const char *vid, const char *trip_id, const char *shape,
-                          const struct pos *ps, int n)
-{
-    const struct buyt_network *net = r->e.net;
-    const struct buyt_shape *sh = &net->shapes[buyt_network_shape_find(net, shape)];
-    Buyt__V1__Record rec[9], *rp[9];
-    Buyt__V1__Fix fx[9];
-    cr_assert_leq(n, 8);
-    Buyt__V1__DriverEvent de = BUYT__V1__DRIVER_EVENT__INIT;
-    de.kind = BUYT__V1__DRIVER_EVENT_KIND__DRIVER_EVENT_SIGN_IN;
-    de.trip_id = (char *)trip_id;
-    de.driver_id = "d1";
-    for (int i = 0; i <= n; i++) {
-        buyt__v1__record__init(&rec[i]);
-        rp[i] = &rec[i];
-        rec[i].seq = ++r->seq;
-    }
-    rec[0].time_ms = (uint64_t)(ps[0].time_ms - 1000);
-    rec[0].body_case = BUYT__V1__RECORD__BODY_DRIVER_EVENT;
-    rec[0].driver_event = &de;
-    for (int i = 0; i < n; i++) {
-        double x, y, x2, y2, lat, lon;
-        buyt_shape_point_at(sh, ps[i].dist, &x, &y, NULL);
-        buyt_shape_point_at(sh, ps[i].dist + 5, &x2, &y2, NULL);
-        buyt_geo_from_xy(&net->frame, x, y + ps[i].north_m, &lat, &lon);
-        Buyt__V1__Fix *f = &fx[i];
-        buyt__v1__fix__init(f);
-        f->lat_e7 = buyt_deg_to_e7(lat);
-        f->lon_e7 = buyt_deg_to_e7(lon);
-        f->speed_cms = 500;
-        f->course_cdeg = (uint32_t)(buyt_shape_bearing_deg(x2 - x, y2 - y) * 100) % 36000;
-        f->quality = BUYT__V1__FIX_QUALITY__FIX_QUALITY_GPS;
-        f->fields = BUYT__V1__FIX_FIELD__FIX_FIELD_SPEED | BUYT__V1__FIX_FIELD__FIX_FIELD_COURSE;
-        rec[i + 1].time_ms = (uint64_t)ps[i].time_ms;
-        rec[i + 1].body_case = BUYT__V1__RECORD__BODY_FIX;
-        rec[i + 1].fix = f;
-    }
-    Buyt__V1__Telemetry t = BUYT__V1__TELEMETRY__INIT;
-    t.vehicle_id = (char *)vid;
-    t.n_records = (size_t)n + 1;
-    t.records = rp;
-    uint8_t buf[8192];
-    size_t len = buyt__v1__telemetry__pack(&t, buf);
-    char topic[BUYT_TOPIC_MAX];
-    cr_assert_eq(buyt_topic_format(topic, sizeof topic, BUYT_TOPIC_TELEMETRY, "hn", vid), 0);
-    cr_assert_eq(buyt_mqtt_publish(r->pub, topic, buf, len, 1, false, NULL), 0);
-}
-
 struct until_fix {
-    struct rig *r;
+    struct buyt_test_rig *r;
     const char *vid;
     int64_t last_ms;
 };
@@ -272,11 +129,15 @@ static bool last_fix_matched(void *arg)
     return v && v->trip != BUYT_NETWORK_NONE && v->matched_ms == u->last_ms;
 }
 
-/* Publishes the drive and runs the loop until its last position is matched. */
-static const struct buyt_vehicle *drive(struct rig *r, const char *vid, const char *trip_id,
-                                        const char *shape, const struct pos *ps, int n)
+/* The driver signs in to `trip_id` 1 s before the first position, then the positions on shape
+ * `shape` (`side`: metres north of it, as the corridors run east; records numbered in seq[0]
+ * across all buses). Runs the loop until the last position is matched. */
+static const struct buyt_vehicle *drive(struct buyt_test_rig *r, const char *vid,
+                                        const char *trip_id, const char *shape,
+                                        const struct buyt_test_pos *ps, int n)
 {
-    publish_drive(r, vid, trip_id, shape, ps, n);
+    buyt_test_rig_publish_drive(r, vid, &r->seq[0], trip_id,
+                                buyt_network_shape_find(r->e.net, shape), ps, n);
     struct until_fix u = {r, vid, ps[n - 1].time_ms};
     cr_assert(buyt_test_run_until(&r->loop, last_fix_matched, &u, 20000), "%s not matched", vid);
     const struct buyt_vehicle *v = buyt_vehicles_find(&r->e.vehicles, vid);
@@ -284,80 +145,16 @@ static const struct buyt_vehicle *drive(struct rig *r, const char *vid, const ch
     return v;
 }
 
-/* ------------------------------------------------------------------ HTTP (a client thread) */
+/* ------------------------------------------------------------------ HTTP */
 
-struct call {
-    int port;
-    char path[512];
-    int status;
-    char *body;
-    volatile bool done;
-};
-
-/* One request on its own connection (Connection: close): reads the answer to EOF. */
-static void call_thread(void *arg)
+/* GET path on its own connection (Connection: close), read until the server closes it: the
+ * status must be want_status, the body JSON. */
+static json_t *get_json(struct buyt_test_rig *r, const char *path, int want_status)
 {
-    struct call *c = arg;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    size_t cap = 1 << 20, have = 0;
-    char *buf = malloc(cap + 1);
-    if (!connect(fd, (struct sockaddr *)&a, sizeof a)) {
-        char req[700];
-        int len = snprintf(req, sizeof req,
-                           "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", c->path);
-        if (send(fd, req, (size_t)len, MSG_NOSIGNAL) == len) {
-            ssize_t g;
-            while (have < cap && (g = recv(fd, buf + have, cap - have, 0)) > 0)
-                have += (size_t)g;
-        }
-    }
-    close(fd);
-    buf[have] = '\0';
-    char *body = strstr(buf, "\r\n\r\n");
-    c->status = have > 12 ? atoi(buf + 9) : 0;
-    c->body = body ? strdup(body + 4) : NULL;
-    free(buf);
-    c->done = true;
-}
-
-static bool call_done(void *arg)
-{
-    return ((struct call *)arg)->done;
-}
-
-static json_t *get_json(struct rig *r, const char *path, int want_status)
-{
-    struct call c = {.port = r->port};
-    snprintf(c.path, sizeof c.path, "%s", path);
-    uv_thread_t th;
-    cr_assert_eq(uv_thread_create(&th, call_thread, &c), 0);
-    bool ok = buyt_test_run_until(&r->loop, call_done, &c, 20000);
-    uv_thread_join(&th);
-    cr_assert(ok, "%s: no answer", path);
-    cr_assert_eq(c.status, want_status, "%s: status %d: %s", path, c.status, c.body);
-    json_error_t err;
-    json_t *j = c.body ? json_loads(c.body, JSON_REJECT_DUPLICATES, &err) : NULL;
-    cr_assert_not_null(j, "%s: not JSON: %s", path, c.body);
-    free(c.body);
-    return j;
-}
-
-static const char *jstr(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    cr_assert(json_is_string(v), "no string '%s'", key);
-    return json_string_value(v);
-}
-
-static long long jint(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    cr_assert(json_is_integer(v), "no integer '%s'", key);
-    return json_integer_value(v);
+    struct hresp h =
+        buyt_test_http_request(&r->loop, r->port, BUYT_TEST_HTTP_TO_EOF, "GET", path, NULL);
+    cr_assert_eq(h.status, want_status, "%s: status %d: %s", path, h.status, h.body);
+    return buyt_test_http_json(&h, path);
 }
 
 static bool jnull(json_t *o, const char *key)
@@ -378,26 +175,26 @@ static json_t *arrival_of(json_t *answer, const char *trip_id)
     return found;
 }
 
-static int64_t sched_ms(const struct rig *r, const char *trip_id, uint32_t k, bool departure)
+static int64_t sched_ms(const struct buyt_test_rig *r, const char *trip_id, uint32_t k,
+                        bool departure)
 {
     const struct buyt_network *net = r->e.net;
-    uint32_t t = buyt_network_trip_find(net, trip_id, r->ni.built_ms);
+    uint32_t t = buyt_network_trip_find(net, trip_id, ni.built_ms);
     const struct buyt_network_trip *tr = &net->trips[t];
     const struct buyt_network_time *tm = &net->times[tr->first_time + k];
     return tr->day_start_ms + (int64_t)(departure ? tm->departure_s : tm->arrival_s) * 1000;
 }
 
-static double stop_dist(const struct rig *r, const char *trip_id, uint32_t k)
+static double stop_dist(const struct buyt_test_rig *r, const char *trip_id, uint32_t k)
 {
     const struct buyt_network *net = r->e.net;
-    return buyt_network_trip_stop_dist(net, buyt_network_trip_find(net, trip_id, r->ni.built_ms),
-                                       k);
+    return buyt_network_trip_stop_dist(net, buyt_network_trip_find(net, trip_id, ni.built_ms), k);
 }
 
 /* What the predictor gives with nothing learned for a bus `dist` m along trip_id at time_ms,
  * between stops k - 1 and k: the rest of that segment in proportion to the distance left,
  * then SEG_MS per segment (no dwell is scheduled). The time at stop `at` >= k. */
-static int64_t pace_ms(const struct rig *r, const char *trip_id, uint32_t k, double dist,
+static int64_t pace_ms(const struct buyt_test_rig *r, const char *trip_id, uint32_t k, double dist,
                        int64_t time_ms, uint32_t at)
 {
     double d0 = stop_dist(r, trip_id, k - 1), d1 = stop_dist(r, trip_id, k);
@@ -408,13 +205,13 @@ static int64_t pace_ms(const struct rig *r, const char *trip_id, uint32_t k, dou
 
 Test(arrivals_predictor, the_next_trip_of_a_late_buss_block_is_shown_late)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-arr-block");
     /* bus1 on T1 (started 6 min ago, at 1D now) is only 1200 m along, between 1B and 1C.
      * One fix: the block's later trips are re-predicted only when the end moves by 30 s or
      * once a minute (predict.h), so every prediction here comes from this fix. */
     int64_t now = buyt_wall_ms();
-    struct pos p = {now - 1000, 1200, 0};
+    struct buyt_test_pos p = {now - 1000, 1200, 0};
     const struct buyt_vehicle *bus1 = drive(&r, "bus1", "T1", "east1", &p, 1);
     cr_assert_eq(bus1->next_stop, 2);
     double dist = bus1->dist_m;
@@ -480,7 +277,7 @@ Test(arrivals_predictor, the_next_trip_of_a_late_buss_block_is_shown_late)
     json_decref(j);
 
     /* A cancelled trip: the predictor says so, the baseline does not know. */
-    uint32_t t3 = buyt_network_trip_find(r.e.net, "T3", r.ni.built_ms);
+    uint32_t t3 = buyt_network_trip_find(r.e.net, "T3", ni.built_ms);
     cr_assert_eq(buyt_predict_trip_cancel(r.e.predict, t3, true), 0);
     j = get_json(&r, "/api/v1/stops/1D/arrivals?minutes_after=90", 200);
     json_t *a3 = arrival_of(j, "T3");
@@ -492,16 +289,16 @@ Test(arrivals_predictor, the_next_trip_of_a_late_buss_block_is_shown_late)
     j = get_json(&r, "/api/v1/stops/1D/arrivals?minutes_after=90&source=baseline", 200);
     cr_assert_str_eq(jstr(arrival_of(j, "T3"), "status"), "scheduled");
     json_decref(j);
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 Test(arrivals_predictor, a_bus_silent_for_over_two_minutes_is_scheduled_only)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-arr-silent");
     /* bus2 on S1 last reported 130 s ago, 1200 m along (between 2B and 2C). */
     int64_t last = buyt_wall_ms() - 130000;
-    struct pos ps[3] = {{last - 4000, 1180, 0}, {last - 2000, 1190, 0}, {last, 1200, 0}};
+    struct buyt_test_pos ps[3] = {{last - 4000, 1180, 0}, {last - 2000, 1190, 0}, {last, 1200, 0}};
     const struct buyt_vehicle *bus2 = drive(&r, "bus2", "S1", "east2", ps, 3);
     int64_t sched = sched_ms(&r, "S1", 3, false);
 
@@ -554,25 +351,27 @@ Test(arrivals_predictor, a_bus_silent_for_over_two_minutes_is_scheduled_only)
     cr_assert(jnull(a, "vehicle_id"));
     cr_assert_str_eq(jstr(a, "schedule_reason"), "no_prediction");
     json_decref(j);
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 static bool is_off_route(void *arg)
 {
-    const struct buyt_vehicle *v = buyt_vehicles_find(&((struct rig *)arg)->e.vehicles, "bus3");
+    const struct buyt_vehicle *v =
+        buyt_vehicles_find(&((struct buyt_test_rig *)arg)->e.vehicles, "bus3");
     return v && v->off_route;
 }
 
 Test(arrivals_predictor, an_off_route_bus_is_not_shown_real_time)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-arr-offroute");
     /* bus3 on O1, on its route up to 1200 m, then it turns off north (a detour): 100 .. 400 m
      * beside the shape, 3 such fixes in a row flag it off route (matcher.h). */
     int64_t t0 = buyt_wall_ms() - 40000;
-    struct pos ps[7] = {{t0, 1100, 0},           {t0 + 5000, 1150, 0},    {t0 + 10000, 1200, 0},
-                        {t0 + 15000, 1220, 100}, {t0 + 20000, 1240, 200}, {t0 + 25000, 1260, 300},
-                        {t0 + 30000, 1280, 400}};
+    struct buyt_test_pos ps[7] = {{t0, 1100, 0},           {t0 + 5000, 1150, 0},
+                                  {t0 + 10000, 1200, 0},   {t0 + 15000, 1220, 100},
+                                  {t0 + 20000, 1240, 200}, {t0 + 25000, 1260, 300},
+                                  {t0 + 30000, 1280, 400}};
     drive(&r, "bus3", "O1", "east3", ps, 7);
     cr_assert(buyt_test_run_until(&r.loop, is_off_route, &r, 5000), "bus3 not off route");
 
@@ -594,12 +393,12 @@ Test(arrivals_predictor, an_off_route_bus_is_not_shown_real_time)
     cr_assert_str_eq(jstr(a, "status"), "off_route");
     cr_assert(!jnull(a, "predicted_arrival_ms"));
     json_decref(j);
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 Test(arrivals_predictor, an_unknown_source_is_refused)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-arr-source");
     json_t *j = get_json(&r, "/api/v1/stops/1D/arrivals?source=oracle", 400);
     json_t *e = json_object_get(j, "error");
@@ -621,5 +420,5 @@ Test(arrivals_predictor, an_unknown_source_is_refused)
     }
     json_decref(p);
     json_decref(b);
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }

@@ -10,6 +10,7 @@
  * `predictions` table. */
 #include "clock.h"
 #include "engine.h"
+#include "engine_rig.h"
 #include "hist.h"
 #include "mqtt.h"
 #include "testkit.h"
@@ -41,13 +42,10 @@ struct board_seen {
 };
 
 struct rig {
-    uv_loop_t loop;
-    struct buyt_engine e;
-    struct buyt_mqtt *pub, *sign, *late;
-    bool pub_up, sign_up, late_up;
-    char db[512], spool[128];
-    int64_t day0, trip_start_ms;
-    bool stopped;
+    struct buyt_test_rig t; /* the engine and the telemetry publisher (engine_rig.h) */
+    struct buyt_mqtt *sign, *late;
+    bool sign_up, late_up;
+    int64_t t0, day0, trip_start_ms;
     struct board_seen seen[64];
     int n_seen;
     struct board_seen late_seen;
@@ -88,12 +86,6 @@ static struct buyt_network *make_network(struct rig *r, int64_t t0)
 }
 
 /* ------------------------------------------------------------------ MQTT clients */
-
-static void pub_connect(struct buyt_mqtt *m, void *ud)
-{
-    (void)m;
-    ((struct rig *)ud)->pub_up = true;
-}
 
 static void decode_board(const void *payload, size_t len, bool retained, struct board_seen *out)
 {
@@ -146,74 +138,50 @@ static struct buyt_mqtt *client(struct rig *r, const char *url_env, const char *
     struct buyt_mqtt *m;
     struct buyt_mqtt_opts o = {.url = buyt_test_env(url_env), .client_id = id,
                                .clean_session = true};
-    cr_assert_eq(buyt_mqtt_new(&r->loop, &o, cb, r, &m), 0);
+    cr_assert_eq(buyt_mqtt_new(&r->t.loop, &o, cb, r, &m), 0);
     buyt_mqtt_start(m);
     return m;
 }
 
 /* ------------------------------------------------------------------ the rig */
 
-static bool rig_ready(void *arg)
+static struct buyt_network *network(void *arg)
 {
     struct rig *r = arg;
-    return r->pub_up && r->sign_up && r->e.mqtt && buyt_mqtt_connected(r->e.mqtt);
+    return make_network(r, r->t0);
+}
+
+static bool sign_ready(void *arg)
+{
+    return ((struct rig *)arg)->sign_up;
 }
 
 static void rig_start(struct rig *r, int64_t t0)
 {
     memset(r, 0, sizeof *r);
-    buyt_test_fresh_db(r->db, sizeof r->db);
-    PGconn *c = buyt_test_pg_connect(r->db);
-    buyt_test_sql_exec(c, "INSERT INTO vehicles (agency, vehicle_id) VALUES ('hn', 'bus1')");
-    PQfinish(c);
-    snprintf(r->spool, sizeof r->spool, "/tmp/buyt-spool-XXXXXX");
-    cr_assert_not_null(mkdtemp(r->spool));
-    uv_loop_init(&r->loop);
-    struct buyt_engine_config ec = {.agency = "hn",
-                                    .conninfo = r->db,
-                                    .mqtt_url = buyt_test_env("BUYT_MQTT_URL"),
-                                    .client_id = "it-boards-engine",
-                                    .spool_dir = r->spool,
-                                    .batch_ms = 50,
-                                    .stats_ms = 500};
-    char err[512];
-    cr_assert_eq(buyt_engine_init(&r->e, &r->loop, &ec, err, sizeof err), 0, "%s", err);
-    struct buyt_netload_info info = {.timezone = "UTC", .agency = "hn", .feed_version = 1,
-                                     .first_day = "today", .last_day = "today"};
-    buyt_engine_set_network(&r->e, make_network(r, t0), &info);
-    cr_assert_eq(buyt_engine_start(&r->e), 0);
-    struct buyt_mqtt_callbacks pcb = {.on_connect = pub_connect};
-    r->pub = client(r, "BUYT_MQTT_TOOL_URL", "it-boards-pub", &pcb);
+    r->t0 = t0;
+    struct buyt_test_rig_opts o = {.client_id = "it-boards-engine",
+                                   .buses = 1,
+                                   .network = network,
+                                   .network_arg = r,
+                                   .feed_version = 1,
+                                   .service_day = "today",
+                                   .stats_ms = 500,
+                                   .pub_client_id = "it-boards-pub",
+                                   .ready = sign_ready,
+                                   .ready_arg = r};
+    buyt_test_rig_start(&r->t, &o);
     struct buyt_mqtt_callbacks scb = {.on_connect = sign_connect, .on_message = sign_message};
     r->sign = client(r, "BUYT_MQTT_SIGN_URL", "it-boards-sign", &scb);
-    cr_assert(buyt_test_run_until(&r->loop, rig_ready, r, 10000), "broker not connected");
-    usleep(200 * 1000); /* SUBACKs */
-    uv_run(&r->loop, UV_RUN_NOWAIT);
-}
-
-static void on_engine_stopped(void *arg)
-{
-    ((struct rig *)arg)->stopped = true;
-}
-static bool is_stopped(void *arg)
-{
-    return ((struct rig *)arg)->stopped;
+    buyt_test_rig_connect(&r->t, &o); /* and the sign's SUBACK */
 }
 
 static void rig_stop(struct rig *r)
 {
-    buyt_mqtt_close(r->pub, NULL, NULL);
     buyt_mqtt_close(r->sign, NULL, NULL);
     if (r->late)
         buyt_mqtt_close(r->late, NULL, NULL);
-    buyt_engine_stop(&r->e, on_engine_stopped, r);
-    cr_assert(buyt_test_run_until(&r->loop, is_stopped, r, 30000), "engine did not stop");
-    uv_run(&r->loop, UV_RUN_DEFAULT);
-    cr_assert_eq(uv_loop_close(&r->loop), 0, "handles left open");
-    buyt_engine_close(&r->e);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->spool);
-    cr_assert_eq(system(cmd), 0);
+    buyt_test_rig_stop(&r->t);
 }
 
 /* ------------------------------------------------------------------ telemetry */
@@ -247,15 +215,7 @@ static void publish_fix(struct rig *r, uint64_t seq, int64_t time_ms, double dis
     rec[n].fix = &fx;
     rp[n] = &rec[n];
     n++;
-    Buyt__V1__Telemetry t = BUYT__V1__TELEMETRY__INIT;
-    t.vehicle_id = "bus1";
-    t.n_records = n;
-    t.records = rp;
-    uint8_t buf[4096];
-    size_t len = buyt__v1__telemetry__pack(&t, buf);
-    char topic[BUYT_TOPIC_MAX];
-    cr_assert_eq(buyt_topic_format(topic, sizeof topic, BUYT_TOPIC_TELEMETRY, "hn", "bus1"), 0);
-    cr_assert_eq(buyt_mqtt_publish(r->pub, topic, buf, len, 1, false, NULL), 0);
+    buyt_test_rig_publish(&r->t, "bus1", rp, n);
 }
 
 struct wait_board {
@@ -266,7 +226,7 @@ struct wait_board {
 static bool fix_taken(void *arg)
 {
     struct wait_board *w = arg;
-    return w->r->e.stats.accepted >= w->accepted;
+    return w->r->t.e.stats.accepted >= w->accepted;
 }
 static bool new_board(void *arg)
 {
@@ -282,7 +242,7 @@ static void run_for(struct rig *r, int ms)
 {
     int64_t until = buyt_wall_ms() + ms;
     while (buyt_wall_ms() < until) {
-        uv_run(&r->loop, UV_RUN_NOWAIT);
+        uv_run(&r->t.loop, UV_RUN_NOWAIT);
         usleep(2000);
     }
 }
@@ -303,24 +263,24 @@ Test(boards_live, a_bus_approaching_counts_down_a_late_sign_gets_it_and_silence_
 
     /* A first sweep publishes D's board (the trip scheduled-only); wait for it. */
     struct wait_board w = {&r, 0, 0};
-    cr_assert(buyt_test_run_until(&r.loop, new_board, &w, 5000), "no first board");
+    cr_assert(buyt_test_run_until(&r.t.loop, new_board, &w, 5000), "no first board");
     cr_assert_eq(r.seen[0].minutes >= 0 && !r.seen[0].realtime, true,
                  "before any fix: T1 listed, not real-time");
 
     uint64_t seq = 0;
     struct buyt_board_counters bc0;
-    buyt_boards_counters(r.e.boards, &bc0);
+    buyt_boards_counters(r.t.e.boards, &bc0);
     for (int k = 0; k < N_MOVE + 2; k++) {
         bool at_d = k >= N_MOVE - 1;
         double dist = at_d ? 3 * SEG_M : START_M + k * STEP_M;
         int64_t t = t0 + (int64_t)(k * STEP_S * 1000);
         w.n_before = r.n_seen;
-        w.accepted = r.e.stats.accepted + (k == 0 ? 2 : 1);
+        w.accepted = r.t.e.stats.accepted + (k == 0 ? 2 : 1);
         seq += k == 0 ? 2 : 1; /* consecutive: the sign-in takes seq - 1 */
         publish_fix(&r, seq, t, dist, at_d ? 0 : 20, k == 0 ? &de : NULL);
-        cr_assert(buyt_test_run_until(&r.loop, fix_taken, &w, 5000), "fix %d not taken", k);
+        cr_assert(buyt_test_run_until(&r.t.loop, fix_taken, &w, 5000), "fix %d not taken", k);
         /* The board changes when the minutes do; give it time to arrive if it does. */
-        buyt_test_run_until(&r.loop, new_board, &w, 300);
+        buyt_test_run_until(&r.t.loop, new_board, &w, 300);
     }
     /* Expected (schedule-based: the bus beats a 10 min segment by running 20 m/s):
      * arrival at D predicted at t_k + remaining scheduled time = about now + 3 min at the
@@ -349,17 +309,17 @@ Test(boards_live, a_bus_approaching_counts_down_a_late_sign_gets_it_and_silence_
 
     /* The changes were published by the fix path, not the 1 s sweep, and timed. */
     struct buyt_board_counters bc1;
-    buyt_boards_counters(r.e.boards, &bc1);
+    buyt_boards_counters(r.t.e.boards, &bc1);
     cr_assert_geq(bc1.published_on_change - bc0.published_on_change, (uint64_t)distinct,
                   "every change seen on D came from a fix (%llu)",
                   (unsigned long long)(bc1.published_on_change - bc0.published_on_change));
-    const struct buyt_hist *h = buyt_boards_latency(r.e.boards);
+    const struct buyt_hist *h = buyt_boards_latency(r.t.e.boards);
     cr_assert_geq(h->n, (uint64_t)distinct);
 
     /* A sign that joins now gets the current board at once, flagged retained. */
     struct buyt_mqtt_callbacks lcb = {.on_connect = sign_connect, .on_message = sign_message};
     r.late = client(&r, "BUYT_MQTT_SIGN_URL", "it-boards-late", &lcb);
-    cr_assert(buyt_test_run_until(&r.loop, late_got_one, &r, 5000), "late sign got nothing");
+    cr_assert(buyt_test_run_until(&r.t.loop, late_got_one, &r, 5000), "late sign got nothing");
     cr_assert(r.late_seen.retained, "delivered as the retained board");
     cr_assert_eq(r.late_seen.status, last->status);
     cr_assert_eq(r.late_seen.realtime, true);
@@ -379,12 +339,12 @@ Test(boards_live, a_bus_approaching_counts_down_a_late_sign_gets_it_and_silence_
                  "scheduled-only shows the scheduled time");
 
     /* The engine sampled its live predictions into `predictions` (every 500 ms here). */
-    PGconn *c = buyt_test_pg_connect(r.db);
+    PGconn *c = buyt_test_pg_connect(r.t.db);
     long long rows = buyt_test_sql_int(
         c, "SELECT count(*) FROM predictions WHERE vehicle_id = 'bus1' AND trip_id = 'T1'"
            " AND stop_id IN ('D', 'E') AND predicted > made_at - interval '1 minute'");
     cr_assert_gt(rows, 0, "no prediction samples stored");
     PQfinish(c);
-    cr_assert_gt(r.e.stats.samples_stored, 0);
+    cr_assert_gt(r.t.e.stats.samples_stored, 0);
     rig_stop(&r);
 }

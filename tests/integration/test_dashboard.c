@@ -9,411 +9,84 @@
 #include "contract.h"
 #include "dashboard.h"
 #include "engine.h"
-#include "mqtt.h"
+#include "engine_rig.h"
+#include "http_client.h"
+#include "networks.h"
 #include "testkit.h"
-#include "topics.h"
 
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <jansson.h>
-#include <math.h>
-#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
 
 /* ------------------------------------------------------------------ the network */
 
-/* Route 01 runs east along latitude 21.0 through stops A..E, 1 km apart, 2 min between stops,
- * a trip every 10 min (trip 01_6 started 3 min ago); one trip back west. Route 02 leaves B
- * northwards through F and G every 15 min. The east shape has 41 collinear points. */
-static const struct {
-    const char *id, *name;
-    double lat, lon;
-} stops[] = {
-    {"A", "Kim Mã", 21.0, 105.80},          {"B", "Cầu Giấy", 21.0, 105.81},
-    {"C", "Hồ Hoàn Kiếm", 21.0, 105.82},    {"D", "Đại học Bách khoa", 21.0, 105.83},
-    {"E", "Bến xe Giáp Bát", 21.0, 105.84}, {"F", "Ga Hà Nội", 21.01, 105.81},
-    {"G", "Nhà hát Lớn", 21.02, 105.81},
-};
-
-static int64_t trip_start[19]; /* 01_k starts at trip_start[k] */
-
-static void add_trip(struct buyt_network *net, const char *id, uint32_t route, uint32_t shape,
-                     int dir, int64_t day0, int64_t start_ms, const uint32_t *st, int n, int seg_s)
-{
-    struct buyt_network_trip_def d = {.trip_id = id,
-                                      .route = route,
-                                      .shape = shape,
-                                      .headsign = dir ? "Kim Mã" : "Bến xe Giáp Bát",
-                                      .direction_id = dir,
-                                      .day_start_ms = day0};
-    uint32_t t;
-    cr_assert_eq(buyt_network_add_trip(net, &d, &t), 0, "%s", id);
-    int32_t s0 = (int32_t)((start_ms - day0) / 1000);
-    for (int i = 0; i < n; i++)
-        cr_assert_eq(buyt_network_add_stop_time(net, t, (uint32_t)(i + 1) * 10, st[i],
-                                                s0 + i * seg_s, s0 + i * seg_s),
-                     0);
-}
-
+/* The A..G network (networks.h): route 01 east through A..E, a trip every 10 min (trip 01_6
+ * started 3 min ago), one trip back west; route 02 from B north through F and G every 15 min.
+ * The east shape has 41 collinear points. */
 static struct buyt_network *make_network(int64_t now)
 {
-    struct buyt_network *net;
-    cr_assert_eq(buyt_network_new(NULL, &net), 0);
-    int64_t day0 = (now - 3 * 3600000LL) / 86400000 * 86400000;
-    uint32_t s[7], r1, r2, sh1, sh1b, sh2;
-    for (int i = 0; i < 7; i++)
-        cr_assert_eq(buyt_network_add_stop(net, stops[i].id, stops[i].name, stops[i].lat,
-                                           stops[i].lon, &s[i]),
-                     0);
-    cr_assert_eq(buyt_network_add_route(net, "01", "01", 3, &r1), 0);
-    cr_assert_eq(buyt_network_add_route(net, "02", "02", 3, &r2), 0);
-    cr_assert_eq(buyt_network_add_shape(net, "east", &sh1), 0);
-    cr_assert_eq(buyt_network_add_shape(net, "west", &sh1b), 0);
-    cr_assert_eq(buyt_network_add_shape(net, "north", &sh2), 0);
-    for (int i = 0; i <= 40; i++) {
-        buyt_network_add_shape_point(net, sh1, 21.0, 105.80 + i * 0.001);
-        buyt_network_add_shape_point(net, sh1b, 21.0, 105.84 - i * 0.001);
-    }
-    for (int i = 0; i <= 20; i++)
-        buyt_network_add_shape_point(net, sh2, 21.0 + i * 0.001, 105.81);
-    uint32_t east[5] = {s[0], s[1], s[2], s[3], s[4]}, west[5] = {s[4], s[3], s[2], s[1], s[0]};
-    uint32_t north[3] = {s[1], s[5], s[6]};
-    int64_t t0 = now / 1000 * 1000 - 3 * 60000;
-    char id[32];
-    for (int k = 0; k <= 18; k++) {
-        snprintf(id, sizeof id, "01_%d", k);
-        trip_start[k] = t0 + (k - 6) * 600000LL;
-        add_trip(net, id, r1, sh1, 0, day0, trip_start[k], east, 5, 120);
-    }
-    add_trip(net, "01_back", r1, sh1b, 1, day0, now + 30 * 60000, west, 5, 120);
-    for (int k = 0; k <= 8; k++) {
-        snprintf(id, sizeof id, "02_%d", k);
-        add_trip(net, id, r2, sh2, 0, day0, now + (k - 2) * 900000LL, north, 3, 150);
-    }
-    cr_assert_eq(buyt_network_finish(net), 0);
-    cr_assert_eq(net->stats.trips_invalid, 0);
-    return net;
+    return buyt_test_network_ag(now, "Nhà hát Lớn", "Bến xe Giáp Bát", NULL);
 }
 
 /* ------------------------------------------------------------------ the rig */
 
-struct rig {
-    uv_loop_t loop;
-    struct buyt_engine e;
-    struct buyt_api *api;
-    struct buyt_dashboard dash;
-    struct buyt_mqtt *pub;
-    bool pub_up, stopped;
-    char db[512], spool[128];
-    int port;
-    uint64_t seq[8];
-};
+static struct buyt_dashboard dash; /* the running test's */
 
-static void pub_connect(struct buyt_mqtt *m, void *ud)
+static struct buyt_network *network(void *arg)
 {
-    (void)m;
-    ((struct rig *)ud)->pub_up = true;
+    (void)arg;
+    return make_network(buyt_wall_ms());
 }
 
-static bool rig_ready(void *arg)
+static void rig_start(struct buyt_test_rig *r, const char *client_id)
 {
-    struct rig *r = arg;
-    return r->pub_up && r->e.mqtt && buyt_mqtt_connected(r->e.mqtt);
-}
-
-static void rig_start(struct rig *r, const char *client_id)
-{
-    memset(r, 0, sizeof *r);
-    buyt_test_fresh_db(r->db, sizeof r->db);
-    PGconn *c = buyt_test_pg_connect(r->db);
-    buyt_test_sql_exec(c, "INSERT INTO vehicles (agency, vehicle_id) VALUES ('hn', 'bus1'),"
-                          " ('hn', 'bus2'), ('hn', 'bus3'), ('hn', 'bus4'), ('hn', 'bus5'),"
-                          " ('hn', 'bus6'), ('hn', 'bus7')");
-    PQfinish(c);
-    snprintf(r->spool, sizeof r->spool, "/tmp/buyt-spool-XXXXXX");
-    cr_assert_not_null(mkdtemp(r->spool));
-    uv_loop_init(&r->loop);
-    struct buyt_engine_config ec = {.agency = "hn",
-                                    .conninfo = r->db,
-                                    .mqtt_url = buyt_test_env("BUYT_MQTT_URL"),
-                                    .client_id = client_id,
-                                    .spool_dir = r->spool,
-                                    .batch_ms = 50};
-    char err[512];
-    cr_assert_eq(buyt_engine_init(&r->e, &r->loop, &ec, err, sizeof err), 0, "%s", err);
-    struct buyt_netload_info info = {
-        .timezone = "UTC", .agency = "hn", .feed_version = 7, .first_day = "d", .last_day = "d"};
-    buyt_engine_set_network(&r->e, make_network(buyt_wall_ms()), &info);
-    cr_assert_eq(buyt_engine_start(&r->e), 0);
     struct buyt_api_opts ao = {
         .listen = "127.0.0.1:0", .probe_interval_ms = 100, .request_timeout_ms = 3000};
-    cr_assert_eq(buyt_api_start(&r->e, &ao, &r->api, err, sizeof err), 0, "%s", err);
-    cr_assert_eq(buyt_dashboard_init(&r->dash, &r->e, r->api, err, sizeof err), 0, "%s", err);
-    r->port = buyt_api_port(r->api);
-    struct buyt_mqtt_callbacks cb = {.on_connect = pub_connect};
-    char pid[64];
-    snprintf(pid, sizeof pid, "%s-pub", client_id);
-    struct buyt_mqtt_opts o = {.url = buyt_test_env("BUYT_MQTT_TOOL_URL"),
-                               .client_id = pid,
-                               .clean_session = true,
-                               .max_inflight = 200};
-    cr_assert_eq(buyt_mqtt_new(&r->loop, &o, &cb, r, &r->pub), 0);
-    buyt_mqtt_start(r->pub);
-    cr_assert(buyt_test_run_until(&r->loop, rig_ready, r, 10000), "broker not connected");
-    usleep(200 * 1000); /* the engine's SUBACK */
-    uv_run(&r->loop, UV_RUN_NOWAIT);
-}
-
-static void on_engine_stopped(void *arg)
-{
-    struct rig *r = arg;
-    buyt_api_stop(r->api);
-    r->stopped = true;
-}
-
-static bool is_stopped(void *arg)
-{
-    return ((struct rig *)arg)->stopped;
-}
-
-static void rig_stop(struct rig *r)
-{
-    buyt_mqtt_close(r->pub, NULL, NULL);
-    buyt_engine_stop(&r->e, on_engine_stopped, r);
-    cr_assert(buyt_test_run_until(&r->loop, is_stopped, r, 30000), "engine did not stop");
-    uv_run(&r->loop, UV_RUN_DEFAULT);
-    buyt_api_free(r->api);
-    cr_assert_eq(uv_loop_close(&r->loop), 0, "handles left open");
-    buyt_engine_close(&r->e);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->spool);
-    cr_assert_eq(system(cmd), 0);
+    struct buyt_test_rig_opts o = {.client_id = client_id,
+                                   .buses = 7,
+                                   .network = network,
+                                   .feed_version = 7,
+                                   .service_day = "d",
+                                   .api = &ao};
+    buyt_test_rig_start(r, &o);
+    char err[512];
+    cr_assert_eq(buyt_dashboard_init(&dash, &r->e, r->api, err, sizeof err), 0, "%s", err);
+    buyt_test_rig_connect(r, &o);
 }
 
 /* ------------------------------------------------------------------ telemetry */
 
-static void publish(struct rig *r, const char *vid, Buyt__V1__Record **recs, size_t n)
-{
-    Buyt__V1__Telemetry t = BUYT__V1__TELEMETRY__INIT;
-    t.vehicle_id = (char *)vid;
-    t.n_records = n;
-    t.records = recs;
-    static uint8_t buf[16384];
-    size_t len = buyt__v1__telemetry__pack(&t, buf);
-    char topic[BUYT_TOPIC_MAX];
-    cr_assert_eq(buyt_topic_format(topic, sizeof topic, BUYT_TOPIC_TELEMETRY, "hn", vid), 0);
-    cr_assert_eq(buyt_mqtt_publish(r->pub, topic, buf, len, 1, false, NULL), 0);
-}
-
-/* A fix `dist` metres along shape `shape`, `side` metres to the left of it, at `ms`. */
-static void fill_fix(struct rig *r, Buyt__V1__Fix *f, uint32_t shape, double dist, double side)
-{
-    const struct buyt_network *net = r->e.net;
-    double x, y, x2, y2, lat, lon;
-    buyt_shape_point_at(&net->shapes[shape], dist, &x, &y, NULL);
-    buyt_shape_point_at(&net->shapes[shape], dist + 5, &x2, &y2, NULL);
-    double dx = x2 - x, dy = y2 - y, l = hypot(dx, dy);
-    buyt_geo_from_xy(&net->frame, x - dy / l * side, y + dx / l * side, &lat, &lon);
-    buyt__v1__fix__init(f);
-    f->lat_e7 = buyt_deg_to_e7(lat);
-    f->lon_e7 = buyt_deg_to_e7(lon);
-    f->speed_cms = 500;
-    f->course_cdeg = (uint32_t)(buyt_shape_bearing_deg(dx, dy) * 100) % 36000;
-    f->quality = BUYT__V1__FIX_QUALITY__FIX_QUALITY_GPS;
-    f->fields = BUYT__V1__FIX_FIELD__FIX_FIELD_SPEED | BUYT__V1__FIX_FIELD__FIX_FIELD_COURSE;
-}
-
 /* Vehicle `v` (bus1..bus7 -> seq[v]) signs in to `trip` (NULL: none) and reports n fixes on
  * `shape`: dist[i] metres along, side[i] to the left, ago_s[i] seconds before now. */
-static void drive(struct rig *r, int v, const char *trip, uint32_t shape, int n, const double *dist,
-                  const double *side, const int *ago_s)
+static void drive(struct buyt_test_rig *r, int v, const char *trip, uint32_t shape, int n,
+                  const double *dist, const double *side, const int *ago_s)
 {
     int64_t now = buyt_wall_ms();
-    Buyt__V1__Record rec[8], *rp[8];
-    Buyt__V1__Fix fx[8];
-    Buyt__V1__DriverEvent de = BUYT__V1__DRIVER_EVENT__INIT;
-    de.kind = BUYT__V1__DRIVER_EVENT_KIND__DRIVER_EVENT_SIGN_IN;
-    de.trip_id = (char *)trip;
-    de.driver_id = "d1";
-    size_t k = 0;
-    if (trip) {
-        buyt__v1__record__init(&rec[k]);
-        rec[k].seq = ++r->seq[v];
-        rec[k].time_ms = (uint64_t)(now - ago_s[0] * 1000 - 1000);
-        rec[k].body_case = BUYT__V1__RECORD__BODY_DRIVER_EVENT;
-        rec[k].driver_event = &de;
-        rp[k] = &rec[k];
-        k++;
-    }
-    for (int i = 0; i < n; i++, k++) {
-        buyt__v1__record__init(&rec[k]);
-        fill_fix(r, &fx[i], shape, dist[i], side ? side[i] : 0);
-        rec[k].seq = ++r->seq[v];
-        rec[k].time_ms = (uint64_t)(now - ago_s[i] * 1000);
-        rec[k].body_case = BUYT__V1__RECORD__BODY_FIX;
-        rec[k].fix = &fx[i];
-        rp[k] = &rec[k];
-    }
+    struct buyt_test_pos ps[8];
+    cr_assert_leq(n, 8);
+    for (int i = 0; i < n; i++)
+        ps[i] = (struct buyt_test_pos){now - ago_s[i] * 1000, dist[i], side ? side[i] : 0};
     char vid[16];
     snprintf(vid, sizeof vid, "bus%d", v);
-    publish(r, vid, rp, k);
+    buyt_test_rig_publish_drive(r, vid, &r->seq[v], trip, shape, ps, n);
 }
 
-struct until_accepted {
-    struct rig *r;
-    uint64_t records;
-};
-static bool accepted_and_committed(void *arg)
+/* ------------------------------------------------------------------ HTTP */
+
+/* One request on its own connection (Connection: close), read until the server closes it;
+ * extra: more header lines, each ending in \r\n. */
+static struct hresp get(struct buyt_test_rig *r, const char *method, const char *path,
+                        const char *extra)
 {
-    struct until_accepted *u = arg;
-    return u->r->e.stats.accepted >= u->records && buyt_engine_pending(&u->r->e) == 0 &&
-           buyt_batch_empty(&u->r->e.batch);
+    return buyt_test_http_request(&r->loop, r->port, BUYT_TEST_HTTP_TO_EOF, method, path, extra);
 }
 
-static void wait_accepted(struct rig *r, uint64_t records)
+static json_t *get_json(struct buyt_test_rig *r, const char *path, int want_status)
 {
-    struct until_accepted u = {r, records};
-    cr_assert(buyt_test_run_until(&r->loop, accepted_and_committed, &u, 20000),
-              "accepted %llu of %llu", (unsigned long long)r->e.stats.accepted,
-              (unsigned long long)records);
-}
-
-/* ------------------------------------------------------------------ HTTP client (a thread) */
-
-struct hresp {
-    int status;
-    char head[8192];
-    char *body;
-    size_t len;
-};
-
-struct hx {
-    int port;
-    char req[2048];
-    struct hresp res;
-    char err[128];
-    volatile bool done;
-};
-
-/* One request on its own connection (Connection: close): everything until EOF. */
-static void client(void *arg)
-{
-    struct hx *x = arg;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)x->port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    size_t cap = 1 << 16, have = 0;
-    char *buf = malloc(cap);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) ||
-        send(fd, x->req, strlen(x->req), MSG_NOSIGNAL) != (ssize_t)strlen(x->req)) {
-        snprintf(x->err, sizeof x->err, "connect/send failed");
-        goto out;
-    }
-    for (;;) {
-        if (have == cap)
-            buf = realloc(buf, cap *= 2);
-        ssize_t g = recv(fd, buf + have, cap - have, 0);
-        if (g < 0) {
-            snprintf(x->err, sizeof x->err, "recv failed (timeout?)");
-            goto out;
-        }
-        if (g == 0)
-            break;
-        have += (size_t)g;
-    }
-    char *end = NULL;
-    for (size_t i = 0; i + 4 <= have && !end; i++)
-        if (!memcmp(buf + i, "\r\n\r\n", 4))
-            end = buf + i;
-    if (!end) {
-        snprintf(x->err, sizeof x->err, "no answer head (%zu bytes)", have);
-        goto out;
-    }
-    size_t hl = (size_t)(end - buf) + 4;
-    snprintf(x->res.head, sizeof x->res.head, "%.*s", (int)hl, buf);
-    x->res.status = atoi(x->res.head + 9);
-    x->res.len = have - hl;
-    x->res.body = malloc(x->res.len + 1);
-    memcpy(x->res.body, buf + hl, x->res.len);
-    x->res.body[x->res.len] = '\0';
-out:
-    free(buf);
-    close(fd);
-    x->done = true;
-}
-
-static bool hx_done(void *arg)
-{
-    return ((struct hx *)arg)->done;
-}
-
-/* extra: more header lines, each ending in \r\n. */
-static struct hresp get(struct rig *r, const char *method, const char *path, const char *extra)
-{
-    struct hx x = {.port = r->port};
-    snprintf(x.req, sizeof x.req, "%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n%s\r\n",
-             method, path, extra ? extra : "");
-    uv_thread_t th;
-    cr_assert_eq(uv_thread_create(&th, client, &x), 0);
-    bool ok = buyt_test_run_until(&r->loop, hx_done, &x, 20000);
-    uv_thread_join(&th);
-    cr_assert(ok, "%s: client timed out", path);
-    cr_assert_eq(x.err[0], '\0', "%s: %s", path, x.err);
-    return x.res;
-}
-
-static const char *hdr(const struct hresp *r, const char *name)
-{
-    static char val[1024];
-    size_t n = strlen(name);
-    const char *p = strstr(r->head, "\r\n");
-    while (p && p[2] != '\r') {
-        p += 2;
-        if (!strncasecmp(p, name, n) && p[n] == ':') {
-            const char *v = p + n + 1, *e = strstr(v, "\r\n");
-            while (*v == ' ')
-                v++;
-            snprintf(val, sizeof val, "%.*s", (int)(e - v), v);
-            return val;
-        }
-        p = strstr(p, "\r\n");
-    }
-    return NULL;
-}
-
-static json_t *get_json(struct rig *r, const char *path, int want_status)
-{
-    struct hresp h = get(r, "GET", path, NULL);
-    cr_assert_eq(h.status, want_status, "%s: status %d: %s", path, h.status, h.body);
-    cr_assert_str_eq(hdr(&h, "content-type"), "application/json", "%s", path);
-    json_error_t err;
-    json_t *j = json_loadb(h.body, h.len, JSON_REJECT_DUPLICATES, &err);
-    cr_assert_not_null(j, "%s: not JSON (%s): %s", path, err.text, h.body);
-    free(h.body);
-    return j;
-}
-
-static long long jint(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    cr_assert(json_is_integer(v), "no integer '%s'", key);
-    return json_integer_value(v);
-}
-
-static const char *jstr(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    cr_assert(json_is_string(v), "no string '%s'", key);
-    return json_string_value(v);
+    return buyt_test_http_get_json(&r->loop, r->port, BUYT_TEST_HTTP_TO_EOF, path, want_status);
 }
 
 static void sha16(const void *data, size_t len, char out[17])
@@ -429,7 +102,7 @@ static void sha16(const void *data, size_t len, char out[17])
 
 Test(dashboard, root_redirects_to_the_page_which_is_served_at_dashboard_slash)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-dash-page");
     const char *paths[] = {"/", "/dashboard"};
     for (int i = 0; i < 2; i++) {
@@ -464,12 +137,12 @@ Test(dashboard, root_redirects_to_the_page_which_is_served_at_dashboard_slash)
     cr_assert_eq(h.status, 200);
     cr_assert_str_eq(hdr(&h, "etag"), want);
     free(h.body);
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 Test(dashboard, every_asset_is_served_with_its_type_hash_and_cache_policy)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-dash-assets");
     static const struct {
         const char *name, *type;
@@ -525,12 +198,12 @@ Test(dashboard, every_asset_is_served_with_its_type_hash_and_cache_policy)
         cr_assert_eq(h.len, 0);
         free(h.body);
     }
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 Test(dashboard, if_none_match_gives_304_and_a_changed_tag_the_content)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-dash-304");
     const char *paths[] = {"/dashboard/", "/dashboard/dashboard.js", "/dashboard/dashboard.css"};
     for (int i = 0; i < 3; i++) {
@@ -564,12 +237,12 @@ Test(dashboard, if_none_match_gives_304_and_a_changed_tag_the_content)
         cr_assert_eq(h.status, 304);
         free(h.body);
     }
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 Test(dashboard, unknown_assets_are_404)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-dash-404");
     const char *paths[] = {"/dashboard/nope.js",
                            "/dashboard/dashboard.js.map",
@@ -585,7 +258,7 @@ Test(dashboard, unknown_assets_are_404)
         cr_assert_null(hdr(&h, "etag"));
         free(h.body);
     }
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 /* ------------------------------------------------------------------ /api/v1/fleet */
@@ -612,7 +285,7 @@ static long long by_status(json_t *fleet, const char *status)
 
 Test(dashboard, fleet_summary_follows_the_telemetry)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-dash-fleet");
     json_t *f = get_json(&r, "/api/v1/fleet", 200);
     json_t *sum = json_object_get(f, "summary");
@@ -653,7 +326,7 @@ Test(dashboard, fleet_summary_follows_the_telemetry)
     drive(&r, 4, NULL, 2, 4, d1, (double[]){3000, 3000, 3000, 3000}, ago);
     drive(&r, 5, NULL, 0, 1, d1, NULL, ago5);
     drive(&r, 7, "02_2", 2, 7, d7, s7, ago7);
-    wait_accepted(&r, 3 * 5 + 4 + 1 + 8);
+    buyt_test_rig_wait_accepted(&r, 3 * 5 + 4 + 1 + 8, NULL);
 
     f = get_json(&r, "/api/v1/fleet", 200);
     sum = json_object_get(f, "summary");
@@ -727,17 +400,17 @@ Test(dashboard, fleet_summary_follows_the_telemetry)
     cr_assert_eq(jint(json_object_get(f, "summary"), "reporting"), 6);
     cr_assert_geq(json_integer_value(json_array_get(row_of(f, "bus5"), 8)), 120);
     json_decref(f);
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 Test(dashboard, fleet_engine_block_counts_rates_duplicates_and_rejects)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-dash-engine");
     double d[] = {1170, 1180, 1190, 1200};
     int ago[] = {6, 4, 2, 0};
     drive(&r, 1, "01_6", 0, 4, d, NULL, ago);
-    wait_accepted(&r, 5);
+    buyt_test_rig_wait_accepted(&r, 5, NULL);
     json_t *f = get_json(&r, "/api/v1/fleet", 200); /* the rates' first sample */
     json_t *eng = json_object_get(f, "engine");
     long long m0 = jint(eng, "messages"), d0 = jint(eng, "duplicates");
@@ -753,15 +426,15 @@ Test(dashboard, fleet_engine_block_counts_rates_duplicates_and_rejects)
     }
     Buyt__V1__Record rec = BUYT__V1__RECORD__INIT, *rp = &rec;
     Buyt__V1__Fix fx;
-    fill_fix(&r, &fx, 0, 1200, 0);
+    buyt_test_fix_on_shape(&fx, r.e.net, 0, 1200, 0, 5);
     rec.seq = 3; /* already taken */
     rec.time_ms = (uint64_t)buyt_wall_ms();
     rec.body_case = BUYT__V1__RECORD__BODY_FIX;
     rec.fix = &fx;
-    publish(&r, "bus1", &rp, 1);
+    buyt_test_rig_publish(&r, "bus1", &rp, 1);
     rec.seq = 1;
-    publish(&r, "ghost", &rp, 1);
-    wait_accepted(&r, 9);
+    buyt_test_rig_publish(&r, "ghost", &rp, 1);
+    buyt_test_rig_wait_accepted(&r, 9, NULL);
     while (buyt_wall_ms() - t0 < 1300 || r.e.stats.messages < (uint64_t)m0 + 6)
         uv_run(&r.loop, UV_RUN_NOWAIT), uv_sleep(20);
 
@@ -788,14 +461,14 @@ Test(dashboard, fleet_engine_block_counts_rates_duplicates_and_rejects)
     cr_assert_eq(jint(eng, "spool_pending_batches"), 0);
     cr_assert_gt(json_number_value(json_object_get(eng, "batch_commit_max_ms")), 0);
     json_decref(f);
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 /* ------------------------------------------------------------------ /api/v1/network */
 
 Test(dashboard, network_gives_simplified_shapes_in_the_engine_frame_and_revalidates)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-dash-net");
     struct hresp h = get(&r, "GET", "/api/v1/network", NULL);
     cr_assert_eq(h.status, 200);
@@ -869,7 +542,7 @@ Test(dashboard, network_gives_simplified_shapes_in_the_engine_frame_and_revalida
     cr_assert_str_neq(hdr(&h, "etag"), tag);
     cr_assert_not_null(strstr(h.body, "\"feed_version\":8"));
     free(h.body);
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 /* ------------------------------------------------------------------ what the script requests */
@@ -878,12 +551,12 @@ Test(dashboard, network_gives_simplified_shapes_in_the_engine_frame_and_revalida
  * requested here with real ids, and no other absolute path may appear in the script. */
 Test(dashboard, every_path_the_script_requests_exists_on_the_engine)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-dash-paths");
     double d[] = {1170, 1180, 1190, 1200};
     int ago[] = {6, 4, 2, 0};
     drive(&r, 1, "01_6", 0, 4, d, NULL, ago);
-    wait_accepted(&r, 5);
+    buyt_test_rig_wait_accepted(&r, 5, NULL);
     struct hresp js = get(&r, "GET", "/dashboard/dashboard.js", NULL);
     cr_assert_eq(js.status, 200);
     /* One fetch() call: every request goes through the helper that uses the table. */
@@ -940,5 +613,5 @@ Test(dashboard, every_path_the_script_requests_exists_on_the_engine)
     }
     cr_assert(fleet && network);
     free(js.body);
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }

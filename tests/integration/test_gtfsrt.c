@@ -8,27 +8,22 @@
 #include "clock.h"
 #include "contract.h"
 #include "engine.h"
+#include "engine_rig.h"
 #include "gtfsrt.h"
-#include "mqtt.h"
+#include "http_client.h"
+#include "networks.h"
 #include "testkit.h"
-#include "topics.h"
 
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 /* ------------------------------------------------------------------ the network */
 
@@ -63,19 +58,8 @@ static struct buyt_network *make_network(int64_t now, struct net_info *ni)
     for (int j = -6; j <= 12; j++) {
         char id[32];
         snprintf(id, sizeof id, "01_%d", j + 6);
-        struct buyt_network_trip_def d = {.trip_id = id,
-                                          .route = r1,
-                                          .shape = sh,
-                                          .headsign = "E",
-                                          .direction_id = 0,
-                                          .day_start_ms = ni->day0};
-        uint32_t t;
-        cr_assert_eq(buyt_network_add_trip(net, &d, &t), 0);
-        int32_t s0 = (int32_t)((ni->bus_start + j * 600000LL - ni->day0) / 1000);
-        for (int k = 0; k < 5; k++)
-            cr_assert_eq(buyt_network_add_stop_time(net, t, (uint32_t)(k + 1) * 10, s[k],
-                                                    s0 + k * 120, s0 + k * 120),
-                         0);
+        buyt_test_add_trip(net, id, r1, sh, 0, "E", NULL, ni->day0, ni->bus_start + j * 600000LL, s,
+                           5, 120);
         if (j == 0)
             snprintf(ni->bus_trip, sizeof ni->bus_trip, "%s", id);
         if (j == -1)
@@ -90,193 +74,57 @@ static struct buyt_network *make_network(int64_t now, struct net_info *ni)
 
 /* ------------------------------------------------------------------ the rig */
 
-struct pub {
-    struct buyt_mqtt *m;
-    bool up;
-};
+/* The running test's network times and trips, and its feeds (rig_start sets them). */
+static struct net_info ni;
+static struct buyt_gtfsrt *gtfsrt;
 
-static void pub_connect(struct buyt_mqtt *m, void *ud)
+static struct buyt_network *network(void *arg)
 {
-    (void)m;
-    ((struct pub *)ud)->up = true;
-}
-
-struct rig {
-    uv_loop_t loop;
-    struct buyt_engine e;
-    struct buyt_api *api;
-    struct buyt_gtfsrt *g;
-    struct pub p;
-    struct net_info ni;
-    char db[512], spool[128];
-    int port;
-    bool stopped;
-    uint64_t seq[4];
-};
-
-static bool rig_ready(void *arg)
-{
-    struct rig *r = arg;
-    return r->p.up && r->e.mqtt && buyt_mqtt_connected(r->e.mqtt);
+    return make_network(buyt_wall_ms(), arg);
 }
 
 /* Registers bus1, bus2, bus3 and `extra` more (x01, x02...). */
-static void rig_start(struct rig *r, const char *client_id, int extra)
+static void rig_start(struct buyt_test_rig *r, const char *client_id, int extra)
 {
-    memset(r, 0, sizeof *r);
-    buyt_test_fresh_db(r->db, sizeof r->db);
-    PGconn *c = buyt_test_pg_connect(r->db);
-    buyt_test_sql_exec(c, "INSERT INTO vehicles (agency, vehicle_id) VALUES ('hn', 'bus1'),"
-                          " ('hn', 'bus2'), ('hn', 'bus3')");
-    for (int i = 1; i <= extra; i++) {
-        char sql[128];
-        snprintf(sql, sizeof sql,
-                 "INSERT INTO vehicles (agency, vehicle_id) VALUES ('hn', 'x%02d')", i);
-        buyt_test_sql_exec(c, sql);
-    }
-    PQfinish(c);
-    snprintf(r->spool, sizeof r->spool, "/tmp/buyt-spool-XXXXXX");
-    cr_assert_not_null(mkdtemp(r->spool));
-    uv_loop_init(&r->loop);
-    struct buyt_engine_config ec = {.agency = "hn",
-                                    .conninfo = r->db,
-                                    .mqtt_url = buyt_test_env("BUYT_MQTT_URL"),
-                                    .client_id = client_id,
-                                    .spool_dir = r->spool,
-                                    .batch_ms = 50};
-    char err[512];
-    cr_assert_eq(buyt_engine_init(&r->e, &r->loop, &ec, err, sizeof err), 0, "%s", err);
-    struct buyt_netload_info info = {.timezone = "UTC",
-                                     .agency = "hn",
-                                     .feed_version = 1,
-                                     .first_day = "today",
-                                     .last_day = "today"};
-    buyt_engine_set_network(&r->e, make_network(buyt_wall_ms(), &r->ni), &info);
-    cr_assert_eq(buyt_engine_start(&r->e), 0);
     struct buyt_api_opts ao = {.listen = "127.0.0.1:0", .request_timeout_ms = 3000};
-    cr_assert_eq(buyt_api_start(&r->e, &ao, &r->api, err, sizeof err), 0, "%s", err);
+    struct buyt_test_rig_opts o = {.client_id = client_id,
+                                   .buses = 3,
+                                   .extra = extra,
+                                   .network = network,
+                                   .network_arg = &ni,
+                                   .feed_version = 1,
+                                   .service_day = "today",
+                                   .api = &ao};
+    buyt_test_rig_start(r, &o);
     /* What ingest_main.c does. */
-    cr_assert_eq(buyt_gtfsrt_start(&r->e, buyt_api_http(r->api), NULL, &r->g), 0);
-    r->port = buyt_api_port(r->api);
-    struct buyt_mqtt_callbacks cb = {.on_connect = pub_connect};
-    char pid[64];
-    snprintf(pid, sizeof pid, "%s-pub", client_id);
-    struct buyt_mqtt_opts o = {.url = buyt_test_env("BUYT_MQTT_TOOL_URL"),
-                               .client_id = pid,
-                               .clean_session = true,
-                               .max_inflight = 200};
-    cr_assert_eq(buyt_mqtt_new(&r->loop, &o, &cb, &r->p, &r->p.m), 0);
-    buyt_mqtt_start(r->p.m);
-    cr_assert(buyt_test_run_until(&r->loop, rig_ready, r, 10000), "broker not connected");
-    usleep(200 * 1000); /* the engine's SUBACK */
-    uv_run(&r->loop, UV_RUN_NOWAIT);
+    cr_assert_eq(buyt_gtfsrt_start(&r->e, buyt_api_http(r->api), NULL, &gtfsrt), 0);
+    buyt_test_rig_connect(r, &o);
 }
 
-static void on_engine_stopped(void *arg)
+static void rig_stop(struct buyt_test_rig *r)
 {
-    struct rig *r = arg;
-    buyt_api_stop(r->api);
-    r->stopped = true;
-}
-
-static bool is_stopped(void *arg)
-{
-    return ((struct rig *)arg)->stopped;
-}
-
-static void rig_stop(struct rig *r)
-{
-    buyt_mqtt_close(r->p.m, NULL, NULL);
-    buyt_engine_stop(&r->e, on_engine_stopped, r);
-    cr_assert(buyt_test_run_until(&r->loop, is_stopped, r, 30000), "engine did not stop");
-    uv_run(&r->loop, UV_RUN_DEFAULT);
-    buyt_api_free(r->api);
-    buyt_gtfsrt_free(r->g);
-    cr_assert_eq(uv_loop_close(&r->loop), 0, "handles left open");
-    buyt_engine_close(&r->e);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->spool);
-    cr_assert_eq(system(cmd), 0);
+    buyt_test_rig_stop(r);
+    buyt_gtfsrt_free(gtfsrt); /* after the HTTP server that routes to them */
+    gtfsrt = NULL;
 }
 
 /* ------------------------------------------------------------------ telemetry */
 
-static void publish_records(struct buyt_mqtt *m, const char *vid, Buyt__V1__Record **recs, size_t n)
-{
-    Buyt__V1__Telemetry t = BUYT__V1__TELEMETRY__INIT;
-    t.vehicle_id = (char *)vid;
-    t.n_records = n;
-    t.records = recs;
-    uint8_t buf[16384];
-    size_t len = buyt__v1__telemetry__pack(&t, buf);
-    char topic[BUYT_TOPIC_MAX];
-    cr_assert_eq(buyt_topic_format(topic, sizeof topic, BUYT_TOPIC_TELEMETRY, "hn", vid), 0);
-    cr_assert_eq(buyt_mqtt_publish(m, topic, buf, len, 1, false, NULL), 0);
-}
-
-/* A fix `dist` metres along the east shape, heading east at `speed` m/s. */
-static void fill_fix(struct rig *r, Buyt__V1__Fix *f, double dist, double speed)
-{
-    const struct buyt_network *net = r->e.net;
-    double x, y, lat, lon;
-    buyt_shape_point_at(&net->shapes[0], dist, &x, &y, NULL);
-    buyt_geo_from_xy(&net->frame, x, y, &lat, &lon);
-    buyt__v1__fix__init(f);
-    f->lat_e7 = buyt_deg_to_e7(lat);
-    f->lon_e7 = buyt_deg_to_e7(lon);
-    f->speed_cms = (uint32_t)(speed * 100);
-    f->course_cdeg = 9000;
-    f->quality = BUYT__V1__FIX_QUALITY__FIX_QUALITY_GPS;
-    f->fields = BUYT__V1__FIX_FIELD__FIX_FIELD_SPEED | BUYT__V1__FIX_FIELD__FIX_FIELD_COURSE;
-}
-
 /* `vid` signs in to `trip` and reports 5 fixes 2 s apart ending at end_ms, the last one
- * `dist` metres along (10 m per fix). */
-static void drive_bus(struct rig *r, int slot, const char *vid, const char *trip, double dist,
-                      int64_t end_ms)
+ * `dist` metres along (10 m per fix), heading east (the shape runs due east) at 5 m/s. */
+static void drive_bus(struct buyt_test_rig *r, int slot, const char *vid, const char *trip,
+                      double dist, int64_t end_ms)
 {
-    Buyt__V1__Record rec[6], *rp[6];
-    Buyt__V1__Fix fx[6];
-    Buyt__V1__DriverEvent de = BUYT__V1__DRIVER_EVENT__INIT;
-    de.kind = BUYT__V1__DRIVER_EVENT_KIND__DRIVER_EVENT_SIGN_IN;
-    de.trip_id = (char *)trip;
-    de.driver_id = "d1";
-    for (int i = 0; i < 6; i++) {
-        buyt__v1__record__init(&rec[i]);
-        rp[i] = &rec[i];
-        rec[i].seq = ++r->seq[slot];
-    }
-    rec[0].time_ms = (uint64_t)(end_ms - 9000);
-    rec[0].body_case = BUYT__V1__RECORD__BODY_DRIVER_EVENT;
-    rec[0].driver_event = &de;
-    for (int i = 1; i < 6; i++) {
-        fill_fix(r, &fx[i], dist - (5 - i) * 10.0, 5);
-        rec[i].time_ms = (uint64_t)(end_ms - (5 - i) * 2000);
-        rec[i].body_case = BUYT__V1__RECORD__BODY_FIX;
-        rec[i].fix = &fx[i];
-    }
-    publish_records(r->p.m, vid, rp, 6);
-}
-
-struct until_matched {
-    struct rig *r;
-    uint64_t records;
-};
-
-static bool matched_and_committed(void *arg)
-{
-    struct until_matched *u = arg;
-    struct buyt_vehicle *b1 = buyt_vehicles_find(&u->r->e.vehicles, "bus1");
-    struct buyt_vehicle *b3 = buyt_vehicles_find(&u->r->e.vehicles, "bus3");
-    return u->r->e.stats.accepted >= u->records && b1->trip != BUYT_NETWORK_NONE &&
-           b3->trip != BUYT_NETWORK_NONE && buyt_engine_pending(&u->r->e) == 0 &&
-           buyt_batch_empty(&u->r->e.batch);
+    struct buyt_test_pos p[5];
+    for (int i = 0; i < 5; i++)
+        p[i] = (struct buyt_test_pos){end_ms - (4 - i) * 2000, dist - (4 - i) * 10.0, 0};
+    buyt_test_rig_publish_drive(r, vid, &r->seq[slot], trip, 0, p, 5);
 }
 
 /* bus1 runs its trip 1200 m along (between B and C, heading for C), reporting up to now;
  * bus2 reports 3 fixes off the network 40-60 s ago; bus3 signed in to an earlier trip and was
  * last heard 3 min ago, 3000 m along: a ghost. */
-static void drive(struct rig *r, int extra)
+static void drive(struct buyt_test_rig *r, int extra)
 {
     int64_t now = buyt_wall_ms();
     /* The extra buses: one fix each, off the network, 5 s ago. */
@@ -292,10 +140,10 @@ static void drive(struct rig *r, int extra)
         rec.time_ms = (uint64_t)(now - 5000);
         rec.body_case = BUYT__V1__RECORD__BODY_FIX;
         rec.fix = &f;
-        publish_records(r->p.m, vid, &rp, 1);
+        buyt_test_rig_publish(r, vid, &rp, 1);
     }
-    drive_bus(r, 1, "bus1", r->ni.bus_trip, 1200, now);
-    drive_bus(r, 3, "bus3", r->ni.ghost_trip, 3000, now - 180000);
+    drive_bus(r, 1, "bus1", ni.bus_trip, 1200, now);
+    drive_bus(r, 3, "bus3", ni.ghost_trip, 3000, now - 180000);
     Buyt__V1__Record rec[3], *rp[3];
     Buyt__V1__Fix fx[3];
     for (int i = 0; i < 3; i++) {
@@ -310,140 +158,25 @@ static void drive(struct rig *r, int extra)
         rec[i].body_case = BUYT__V1__RECORD__BODY_FIX;
         rec[i].fix = &fx[i];
     }
-    publish_records(r->p.m, "bus2", rp, 3);
-    struct until_matched u = {r, 15 + (uint64_t)extra};
-    cr_assert(buyt_test_run_until(&r->loop, matched_and_committed, &u, 20000),
-              "accepted %llu matched %llu", (unsigned long long)r->e.stats.accepted,
-              (unsigned long long)r->e.stats.fixes_matched);
+    buyt_test_rig_publish(r, "bus2", rp, 3);
+    buyt_test_rig_wait_accepted(r, 15 + (uint64_t)extra,
+                                (const char *const[]){"bus1", "bus3", NULL});
 }
 
-/* ------------------------------------------------------------------ HTTP client (a thread) */
+/* ------------------------------------------------------------------ HTTP */
 
-struct hresp {
-    int status;
-    char head[8192];
-    char *body;
-    size_t len;
-};
-
-struct hx {
-    int port;
-    char req[4096];
-    bool head;
-    struct hresp res;
-    char err[256];
-    volatile bool done;
-    uv_thread_t th;
-};
-
-static const char *hdr(const struct hresp *r, const char *name)
+/* One request on its own connection (Connection: close); extra: header lines, each ending in
+ * \r\n. */
+static struct hresp get(struct buyt_test_rig *r, const char *method, const char *path,
+                        const char *extra)
 {
-    static char val[1024];
-    size_t n = strlen(name);
-    const char *p = strstr(r->head, "\r\n");
-    while (p && p[2] != '\r') {
-        p += 2;
-        if (!strncasecmp(p, name, n) && p[n] == ':') {
-            const char *v = p + n + 1, *e = strstr(v, "\r\n");
-            while (*v == ' ')
-                v++;
-            snprintf(val, sizeof val, "%.*s", (int)(e - v), v);
-            return val;
-        }
-        p = strstr(p, "\r\n");
-    }
-    return NULL;
-}
-
-static void client(void *arg)
-{
-    struct hx *x = arg;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)x->port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
-        snprintf(x->err, sizeof x->err, "connect failed");
-        x->done = true;
-        return;
-    }
-    size_t rl = strlen(x->req);
-    if (send(fd, x->req, rl, MSG_NOSIGNAL) != (ssize_t)rl) {
-        snprintf(x->err, sizeof x->err, "send failed");
-        goto out;
-    }
-    size_t cap = 1 << 16, have = 0;
-    char *buf = malloc(cap);
-    char *end = NULL;
-    for (;;) {
-        for (size_t i = 0; !end && i + 4 <= have; i++)
-            if (!memcmp(buf + i, "\r\n\r\n", 4))
-                end = buf + i;
-        if (end)
-            break;
-        if (have == cap)
-            buf = realloc(buf, cap *= 2);
-        ssize_t g = recv(fd, buf + have, cap - have, 0);
-        if (g <= 0) {
-            snprintf(x->err, sizeof x->err, "no answer head");
-            free(buf);
-            goto out;
-        }
-        have += (size_t)g;
-    }
-    size_t hl = (size_t)(end - buf) + 4;
-    struct hresp *r = &x->res;
-    snprintf(r->head, sizeof r->head, "%.*s", (int)hl, buf);
-    r->status = atoi(r->head + 9);
-    const char *cl = hdr(r, "content-length");
-    size_t blen = (x->head || r->status == 304 || !cl) ? 0 : (size_t)atol(cl);
-    while (have < hl + blen) {
-        if (have == cap)
-            buf = realloc(buf, cap *= 2);
-        ssize_t g = recv(fd, buf + have, cap - have, 0);
-        if (g <= 0) {
-            snprintf(x->err, sizeof x->err, "body cut");
-            free(buf);
-            goto out;
-        }
-        have += (size_t)g;
-    }
-    r->body = malloc(blen + 1);
-    memcpy(r->body, buf + hl, blen);
-    r->body[blen] = '\0';
-    r->len = blen;
-    free(buf);
-out:
-    close(fd);
-    x->done = true;
-}
-
-static bool hx_done(void *arg)
-{
-    return ((struct hx *)arg)->done;
-}
-
-/* One request on its own connection; extra: header lines, each ending in \r\n. */
-static struct hresp get(struct rig *r, const char *method, const char *path, const char *extra)
-{
-    static struct hx x;
-    memset(&x, 0, sizeof x);
-    x.port = r->port;
-    x.head = !strcmp(method, "HEAD");
-    snprintf(x.req, sizeof x.req, "%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n%s\r\n",
-             method, path, extra ? extra : "");
-    cr_assert_eq(uv_thread_create(&x.th, client, &x), 0);
-    bool ok = buyt_test_run_until(&r->loop, hx_done, &x, 20000);
-    uv_thread_join(&x.th);
-    cr_assert(ok, "client timed out");
-    cr_assert_eq(x.err[0], '\0', "%s %s: %s", method, path, x.err);
-    return x.res;
+    return buyt_test_http_request(&r->loop, r->port, BUYT_TEST_HTTP_CLOSE, method, path, extra);
 }
 
 /* ------------------------------------------------------------------ decoding */
 
-static TransitRealtime__FeedMessage *fetch_pb(struct rig *r, const char *path, struct hresp *h)
+static TransitRealtime__FeedMessage *fetch_pb(struct buyt_test_rig *r, const char *path,
+                                              struct hresp *h)
 {
     *h = get(r, "GET", path, NULL);
     cr_assert_eq(h->status, 200, "%s: %d %s", path, h->status, h->body);
@@ -486,41 +219,6 @@ static json_t *official(const char *bytes, size_t len)
     return j;
 }
 
-static json_t *jget(json_t *o, const char *path)
-{
-    /* "a.b.c" */
-    char key[64];
-    while (o && *path) {
-        const char *dot = strchr(path, '.');
-        size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        snprintf(key, sizeof key, "%.*s", (int)n, path);
-        o = json_object_get(o, key);
-        path += n + (dot != NULL);
-    }
-    return o;
-}
-
-static const char *jstr(json_t *o, const char *path)
-{
-    json_t *v = jget(o, path);
-    cr_assert(json_is_string(v), "no string '%s'", path);
-    return json_string_value(v);
-}
-
-static long long jint(json_t *o, const char *path)
-{
-    json_t *v = jget(o, path);
-    cr_assert(json_is_integer(v), "no integer '%s'", path);
-    return json_integer_value(v);
-}
-
-static double jnum(json_t *o, const char *path)
-{
-    json_t *v = jget(o, path);
-    cr_assert(json_is_number(v), "no number '%s'", path);
-    return json_number_value(v);
-}
-
 static json_t *jentity(json_t *feed, const char *id)
 {
     json_t *ents = json_object_get(feed, "entity");
@@ -540,9 +238,9 @@ static const TransitRealtime__FeedEntity *entity(const TransitRealtime__FeedMess
 }
 
 /* YYYYMMDD of the test network's service day (UTC midnight: the zone is UTC). */
-static void service_date(const struct rig *r, char out[9])
+static void service_date(char out[9])
 {
-    time_t t = (time_t)(r->ni.day0 / 1000);
+    time_t t = (time_t)(ni.day0 / 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(out, 9, "%Y%m%d", &tm);
@@ -552,7 +250,7 @@ static void service_date(const struct rig *r, char out[9])
 
 Test(gtfsrt_http, vehicle_positions_decode_with_protobuf_c_and_the_official_bindings)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-gtfsrt-vp", 0);
     drive(&r, 0);
     int64_t now = buyt_wall_ms();
@@ -562,7 +260,7 @@ Test(gtfsrt_http, vehicle_positions_decode_with_protobuf_c_and_the_official_bind
     cr_assert(bus3->last_fix_ms < now - 170000 && bus3->trip != BUYT_NETWORK_NONE,
               "bus3 matched, silent for 3 min");
     char date[9];
-    service_date(&r, date);
+    service_date(date);
 
     struct hresp h;
     TransitRealtime__FeedMessage *m = fetch_pb(&r, "/gtfs-rt/vehicle-positions", &h);
@@ -573,7 +271,7 @@ Test(gtfsrt_http, vehicle_positions_decode_with_protobuf_c_and_the_official_bind
     cr_assert_eq(m->n_entity, 2, "bus1 and bus2; bus3 is a ghost");
     cr_assert_null(entity(m, "bus3"));
     const TransitRealtime__VehiclePosition *vp = entity(m, "bus1")->vehicle;
-    cr_assert_str_eq(vp->trip->trip_id, r.ni.bus_trip);
+    cr_assert_str_eq(vp->trip->trip_id, ni.bus_trip);
     cr_assert_str_eq(vp->trip->start_date, date);
     cr_assert_str_eq(vp->trip->route_id, "01");
     cr_assert_eq(vp->trip->direction_id, 0);
@@ -602,7 +300,7 @@ Test(gtfsrt_http, vehicle_positions_decode_with_protobuf_c_and_the_official_bind
     cr_assert_eq(json_array_size(json_object_get(j, "entity")), 2);
     json_t *e1 = jentity(j, "bus1");
     cr_assert_not_null(e1);
-    cr_assert_str_eq(jstr(e1, "vehicle.trip.tripId"), r.ni.bus_trip);
+    cr_assert_str_eq(jstr(e1, "vehicle.trip.tripId"), ni.bus_trip);
     cr_assert_str_eq(jstr(e1, "vehicle.trip.startDate"), date);
     cr_assert_str_eq(jstr(e1, "vehicle.trip.routeId"), "01");
     cr_assert_eq(jint(e1, "vehicle.trip.directionId"), 0);
@@ -631,12 +329,12 @@ Test(gtfsrt_http, vehicle_positions_decode_with_protobuf_c_and_the_official_bind
 
 Test(gtfsrt_http, trip_updates_match_the_predictor_in_both_decoders)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-gtfsrt-tu", 0);
     drive(&r, 0);
     const struct buyt_network *net = r.e.net;
     int64_t now = buyt_wall_ms();
-    uint32_t cancel = buyt_network_trip_find(net, r.ni.cancel_trip, now);
+    uint32_t cancel = buyt_network_trip_find(net, ni.cancel_trip, now);
     cr_assert_eq(buyt_predict_trip_cancel(r.e.predict, cancel, true), 0);
     const struct buyt_vehicle *bus1 = buyt_vehicles_find(&r.e.vehicles, "bus1");
     const struct buyt_vehicle *bus3 = buyt_vehicles_find(&r.e.vehicles, "bus3");
@@ -645,16 +343,16 @@ Test(gtfsrt_http, trip_updates_match_the_predictor_in_both_decoders)
     cr_assert_eq(buyt_predict_get(r.e.predict, bus3->trip, 4, &pa), BUYT_PREDICT_LIVE,
                  "the predictor holds bus3's trip: the feed must leave the ghost out");
     char date[9], id[64], cid[64];
-    service_date(&r, date);
-    snprintf(id, sizeof id, "%s@%s", r.ni.bus_trip, date);
-    snprintf(cid, sizeof cid, "%s@%s", r.ni.cancel_trip, date);
+    service_date(date);
+    snprintf(id, sizeof id, "%s@%s", ni.bus_trip, date);
+    snprintf(cid, sizeof cid, "%s@%s", ni.cancel_trip, date);
 
     struct hresp h;
     TransitRealtime__FeedMessage *m = fetch_pb(&r, "/gtfs-rt/trip-updates", &h);
     int64_t served = buyt_wall_ms();
     cr_assert_eq(m->n_entity, 2, "bus1's trip and the cancelled one; not bus3's");
     const TransitRealtime__TripUpdate *tu = entity(m, id)->trip_update;
-    cr_assert_str_eq(tu->trip->trip_id, r.ni.bus_trip);
+    cr_assert_str_eq(tu->trip->trip_id, ni.bus_trip);
     cr_assert_str_eq(tu->trip->start_date, date);
     cr_assert_str_eq(tu->trip->route_id, "01");
     cr_assert_str_eq(tu->vehicle->id, "bus1");
@@ -670,7 +368,7 @@ Test(gtfsrt_http, trip_updates_match_the_predictor_in_both_decoders)
         cr_assert_eq(u->stop_sequence, (k + 1) * 10);
         cr_assert_gt(pa.eta_ms, served + 10000, "a minute or more ahead: never clamped to now");
         cr_assert_eq(u->arrival->time, (pa.eta_ms + 500) / 1000, "stop %s", sid[i]);
-        int64_t sched = (r.ni.bus_start + k * 120000LL) / 1000;
+        int64_t sched = (ni.bus_start + k * 120000LL) / 1000;
         cr_assert_eq(u->arrival->delay, u->arrival->time - sched);
         if (k < 4)
             cr_assert_eq(u->departure->time, u->arrival->time, "no scheduled dwell");
@@ -686,7 +384,7 @@ Test(gtfsrt_http, trip_updates_match_the_predictor_in_both_decoders)
     cr_assert_eq(json_array_size(json_object_get(j, "entity")), 2);
     json_t *e = jentity(j, id);
     cr_assert_not_null(e);
-    cr_assert_str_eq(jstr(e, "tripUpdate.trip.tripId"), r.ni.bus_trip);
+    cr_assert_str_eq(jstr(e, "tripUpdate.trip.tripId"), ni.bus_trip);
     cr_assert_str_eq(jstr(e, "tripUpdate.trip.startDate"), date);
     cr_assert_str_eq(jstr(e, "tripUpdate.trip.routeId"), "01");
     cr_assert_str_eq(jstr(e, "tripUpdate.vehicle.id"), "bus1");
@@ -718,26 +416,10 @@ Test(gtfsrt_http, trip_updates_match_the_predictor_in_both_decoders)
 
 /* ------------------------------------------------------------------ HTTP behaviour */
 
-static char *gunzip(const char *in, size_t n, size_t *out_len)
-{
-    size_t cap = n * 20 + 1024;
-    char *out = malloc(cap);
-    z_stream z = {0};
-    cr_assert_eq(inflateInit2(&z, 15 + 16), Z_OK);
-    z.next_in = (Bytef *)(uintptr_t)in;
-    z.avail_in = (uInt)n;
-    z.next_out = (Bytef *)out;
-    z.avail_out = (uInt)cap;
-    cr_assert_eq(inflate(&z, Z_FINISH), Z_STREAM_END, "not a complete gzip stream");
-    *out_len = z.total_out;
-    inflateEnd(&z);
-    return out;
-}
-
 Test(gtfsrt_http, json_format_etag_head_gzip_and_bad_format)
 {
     enum { EXTRA = 30 }; /* buses off the network: a VehiclePositions feed over 1 KiB */
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-gtfsrt-http", EXTRA);
     drive(&r, EXTRA);
     /* Every trip still to run cancelled but bus1's: a TripUpdates feed of some size too. */
@@ -842,7 +524,7 @@ Test(gtfsrt_http, json_format_etag_head_gzip_and_bad_format)
             cr_assert_str_eq(hdr(&gz, "content-encoding"), "gzip", "%s", zipped[z]);
             cr_assert_lt(gz.len, id.len);
             size_t ul;
-            char *u = gunzip(gz.body, gz.len, &ul);
+            char *u = buyt_test_gunzip(gz.body, gz.len, &ul);
             cr_assert_eq(ul, id.len);
             cr_assert_eq(memcmp(u, id.body, ul), 0, "%s", zipped[z]);
             free(u);
@@ -851,7 +533,7 @@ Test(gtfsrt_http, json_format_etag_head_gzip_and_bad_format)
         free(id.body);
     }
     struct buyt_gtfsrt_stats st;
-    buyt_gtfsrt_stats(r.g, &st);
+    buyt_gtfsrt_stats(gtfsrt, &st);
     cr_assert_eq(st.gzip_builds, 2, "each representation compressed once for its version");
     struct hresp h = get(&r, "POST", feeds[0], NULL);
     cr_assert_eq(h.status, 405);

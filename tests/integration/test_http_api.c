@@ -6,7 +6,10 @@
 #include "clock.h"
 #include "contract.h"
 #include "engine.h"
+#include "engine_rig.h"
+#include "http_client.h"
 #include "mqtt.h"
+#include "networks.h"
 #include "predict_arrivals.h"
 #include "testkit.h"
 #include "topics.h"
@@ -19,171 +22,42 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define CORS_ORIGIN "https://app.example.vn"
 
 /* ------------------------------------------------------------------ the network */
 
-/* Route 01 runs east along latitude 21.0 through stops A..E, 1 km apart, 2 min between stops,
- * a trip every 10 min with one of them started 3 min ago (bus1 drives it), and one trip back
- * (direction 1). Route 02 leaves B northwards through F and G every 15 min. */
-static const struct {
-    const char *id, *name;
-    double lat, lon;
-} stops[] = {
-    {"A", "Kim Mã", 21.0, 105.80},
-    {"B", "Cầu Giấy", 21.0, 105.81},
-    {"C", "Hồ Hoàn Kiếm", 21.0, 105.82},
-    {"D", "Đại học Bách khoa", 21.0, 105.83},
-    {"E", "Bến xe Giáp Bát", 21.0, 105.84},
-    {"F", "Ga Hà Nội", 21.01, 105.81},
-    {"G", "Nhà hát \"Lớn\" \\ 1", 21.02, 105.81},
-};
-
+/* The A..G network (networks.h): route 01 east through A..E, a trip every 10 min, bus1 drives
+ * 01_6 (started 3 min ago), one trip back (direction 1); route 02 from B north through F and G
+ * every 15 min. Stop G's name has a quote and a backslash (JSON escaping). */
 struct net_info {
     int64_t day0;      /* service day start (UTC midnight: the zone is UTC here) */
     int64_t bus_start; /* start of the trip bus1 drives */
     char bus_trip[32];
 };
 
-static void add_trip(struct buyt_network *net, const char *id, uint32_t route, uint32_t shape,
-                     int dir, const char *headsign, int64_t day0, int64_t start_ms,
-                     const uint32_t *st, int n, int seg_s)
-{
-    struct buyt_network_trip_def d = {.trip_id = id,
-                                      .route = route,
-                                      .shape = shape,
-                                      .headsign = headsign,
-                                      .direction_id = dir,
-                                      .day_start_ms = day0};
-    uint32_t t;
-    cr_assert_eq(buyt_network_add_trip(net, &d, &t), 0, "%s", id);
-    int32_t s0 = (int32_t)((start_ms - day0) / 1000);
-    for (int i = 0; i < n; i++)
-        cr_assert_eq(buyt_network_add_stop_time(net, t, (uint32_t)(i + 1) * 10, st[i],
-                                                s0 + i * seg_s, s0 + i * seg_s),
-                     0);
-}
+/* The running test's network times and bus1's trip (rig_start sets them). */
+static struct net_info ni;
 
-static struct buyt_network *make_network(int64_t now, struct net_info *ni)
+static struct buyt_network *network(void *arg)
 {
-    struct buyt_network *net;
-    cr_assert_eq(buyt_network_new(NULL, &net), 0);
-    ni->day0 = (now - 3 * 3600000LL) / 86400000 * 86400000; /* times 3..27 h after it */
-    uint32_t s[7], r1, r2, sh1, sh1b, sh2;
-    for (int i = 0; i < 7; i++)
-        cr_assert_eq(buyt_network_add_stop(net, stops[i].id, stops[i].name, stops[i].lat,
-                                           stops[i].lon, &s[i]),
-                     0);
-    cr_assert_eq(buyt_network_add_route(net, "01", "01", 3, &r1), 0);
-    cr_assert_eq(buyt_network_add_route(net, "02", "02", 3, &r2), 0);
-    cr_assert_eq(buyt_network_add_shape(net, "east", &sh1), 0);
-    cr_assert_eq(buyt_network_add_shape(net, "west", &sh1b), 0);
-    cr_assert_eq(buyt_network_add_shape(net, "north", &sh2), 0);
-    for (int i = 0; i <= 40; i++) {
-        buyt_network_add_shape_point(net, sh1, 21.0, 105.80 + i * 0.001);
-        buyt_network_add_shape_point(net, sh1b, 21.0, 105.84 - i * 0.001);
-    }
-    for (int i = 0; i <= 20; i++)
-        buyt_network_add_shape_point(net, sh2, 21.0 + i * 0.001, 105.81);
-    uint32_t east[5] = {s[0], s[1], s[2], s[3], s[4]}, west[5] = {s[4], s[3], s[2], s[1], s[0]};
-    uint32_t north[3] = {s[1], s[5], s[6]};
-    ni->bus_start = now / 1000 * 1000 - 3 * 60000; /* GTFS times are whole seconds */
-    char id[32];
-    for (int j = -6; j <= 12; j++) {
-        snprintf(id, sizeof id, "01_%d", j + 6);
-        add_trip(net, id, r1, sh1, 0, "Bến xe Giáp Bát", ni->day0, ni->bus_start + j * 600000LL,
-                 east, 5, 120);
-        if (j == 0)
-            snprintf(ni->bus_trip, sizeof ni->bus_trip, "%s", id);
-    }
-    add_trip(net, "01_back", r1, sh1b, 1, "Kim Mã", ni->day0, now + 30 * 60000, west, 5, 120);
-    for (int j = -2; j <= 6; j++) {
-        snprintf(id, sizeof id, "02_%d", j + 2);
-        add_trip(net, id, r2, sh2, 0, "Long Biên", ni->day0, now + j * 900000LL, north, 3, 150);
-    }
-    cr_assert_eq(buyt_network_finish(net), 0);
-    cr_assert_eq(net->stats.trips_invalid, 0);
+    struct net_info *n = arg;
+    struct buyt_test_net_ag ag;
+    struct buyt_network *net =
+        buyt_test_network_ag(buyt_wall_ms(), "Nhà hát \"Lớn\" \\ 1", "Long Biên", &ag);
+    n->day0 = ag.day0;
+    n->bus_start = ag.trip_start[6];
+    snprintf(n->bus_trip, sizeof n->bus_trip, "01_6");
     return net;
-}
-
-/* ------------------------------------------------------------------ broker publisher */
-
-struct pub {
-    struct buyt_mqtt *m;
-    bool up;
-};
-
-static void pub_connect(struct buyt_mqtt *m, void *ud)
-{
-    (void)m;
-    ((struct pub *)ud)->up = true;
-}
-
-static void publish_records(struct buyt_mqtt *m, const char *vid, Buyt__V1__Record **recs, size_t n)
-{
-    Buyt__V1__Telemetry t = BUYT__V1__TELEMETRY__INIT;
-    t.vehicle_id = (char *)vid;
-    t.n_records = n;
-    t.records = recs;
-    uint8_t buf[16384];
-    size_t len = buyt__v1__telemetry__pack(&t, buf);
-    char topic[BUYT_TOPIC_MAX];
-    cr_assert_eq(buyt_topic_format(topic, sizeof topic, BUYT_TOPIC_TELEMETRY, "hn", vid), 0);
-    cr_assert_eq(buyt_mqtt_publish(m, topic, buf, len, 1, false, NULL), 0);
 }
 
 /* ------------------------------------------------------------------ the rig */
 
-struct rig {
-    uv_loop_t loop;
-    struct buyt_engine e;
-    struct buyt_api *api;
-    struct pub p;
-    struct net_info ni;
-    char db[512], spool[128];
-    int port;
-    bool stopped;
-    uint64_t seq[4];
-};
-
-static bool rig_ready(void *arg)
+static void rig_start(struct buyt_test_rig *r, const char *client_id, uint32_t track_pool)
 {
-    struct rig *r = arg;
-    return r->p.up && r->e.mqtt && buyt_mqtt_connected(r->e.mqtt);
-}
-
-static void rig_start(struct rig *r, const char *client_id, uint32_t track_pool)
-{
-    memset(r, 0, sizeof *r);
-    buyt_test_fresh_db(r->db, sizeof r->db);
-    PGconn *c = buyt_test_pg_connect(r->db);
-    buyt_test_sql_exec(c, "INSERT INTO vehicles (agency, vehicle_id) VALUES ('hn', 'bus1'),"
-                          " ('hn', 'bus2'), ('hn', 'bus3')");
-    PQfinish(c);
-    snprintf(r->spool, sizeof r->spool, "/tmp/buyt-spool-XXXXXX");
-    cr_assert_not_null(mkdtemp(r->spool));
-    uv_loop_init(&r->loop);
-    struct buyt_engine_config ec = {.agency = "hn",
-                                    .conninfo = r->db,
-                                    .mqtt_url = buyt_test_env("BUYT_MQTT_URL"),
-                                    .client_id = client_id,
-                                    .spool_dir = r->spool,
-                                    .batch_ms = 50};
-    char err[512];
-    cr_assert_eq(buyt_engine_init(&r->e, &r->loop, &ec, err, sizeof err), 0, "%s", err);
-    struct buyt_netload_info info = {.timezone = "UTC",
-                                     .agency = "hn",
-                                     .feed_version = 7,
-                                     .first_day = "today",
-                                     .last_day = "today"};
-    buyt_engine_set_network(&r->e, make_network(buyt_wall_ms(), &r->ni), &info);
-    cr_assert_eq(buyt_engine_start(&r->e), 0);
     /* Arrivals from the predictor, as buyt-ingest wires them (ingest_main.c). */
     struct buyt_api_opts ao = {.listen = "127.0.0.1:0",
                                .cors_origin = CORS_ORIGIN,
@@ -192,109 +66,35 @@ static void rig_start(struct rig *r, const char *client_id, uint32_t track_pool)
                                .request_timeout_ms = 3000,
                                .arrivals = buyt_api_arrivals_predictor,
                                .arrivals_source = BUYT_PREDICT_ARRIVALS_SOURCE};
-    cr_assert_eq(buyt_api_start(&r->e, &ao, &r->api, err, sizeof err), 0, "%s", err);
-    r->port = buyt_api_port(r->api);
-    cr_assert_gt(r->port, 0);
-    struct buyt_mqtt_callbacks cb = {.on_connect = pub_connect};
-    char pid[64];
-    snprintf(pid, sizeof pid, "%s-pub", client_id);
-    struct buyt_mqtt_opts o = {.url = buyt_test_env("BUYT_MQTT_TOOL_URL"),
-                               .client_id = pid,
-                               .clean_session = true,
-                               .max_inflight = 200};
-    cr_assert_eq(buyt_mqtt_new(&r->loop, &o, &cb, &r->p, &r->p.m), 0);
-    buyt_mqtt_start(r->p.m);
-    cr_assert(buyt_test_run_until(&r->loop, rig_ready, r, 10000), "broker not connected");
-    usleep(200 * 1000); /* the engine's SUBACK */
-    uv_run(&r->loop, UV_RUN_NOWAIT);
-}
-
-static void on_engine_stopped(void *arg)
-{
-    struct rig *r = arg;
-    buyt_api_stop(r->api); /* what ingest_main.c does */
-    r->stopped = true;
-}
-static bool is_stopped(void *arg)
-{
-    return ((struct rig *)arg)->stopped;
-}
-
-static void rig_stop(struct rig *r)
-{
-    buyt_mqtt_close(r->p.m, NULL, NULL);
-    buyt_engine_stop(&r->e, on_engine_stopped, r);
-    cr_assert(buyt_test_run_until(&r->loop, is_stopped, r, 30000), "engine did not stop");
-    uv_run(&r->loop, UV_RUN_DEFAULT);
-    buyt_api_free(r->api);
-    cr_assert_eq(uv_loop_close(&r->loop), 0, "handles left open");
-    buyt_engine_close(&r->e);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->spool);
-    cr_assert_eq(system(cmd), 0);
+    struct buyt_test_rig_opts o = {.client_id = client_id,
+                                   .buses = 3,
+                                   .network = network,
+                                   .network_arg = &ni,
+                                   .feed_version = 7,
+                                   .service_day = "today",
+                                   .api = &ao};
+    buyt_test_rig_start(r, &o);
+    buyt_test_rig_connect(r, &o);
 }
 
 /* ------------------------------------------------------------------ telemetry */
 
-/* A fix `dist` metres along shape `shape` at time `ms` (course east/north from the shape). */
-static void fill_fix(struct rig *r, Buyt__V1__Fix *f, uint32_t shape, double dist, double speed)
-{
-    const struct buyt_network *net = r->e.net;
-    double x, y, x2, y2, lat, lon;
-    buyt_shape_point_at(&net->shapes[shape], dist, &x, &y, NULL);
-    buyt_shape_point_at(&net->shapes[shape], dist + 5, &x2, &y2, NULL);
-    buyt_geo_from_xy(&net->frame, x, y, &lat, &lon);
-    buyt__v1__fix__init(f);
-    f->lat_e7 = buyt_deg_to_e7(lat);
-    f->lon_e7 = buyt_deg_to_e7(lon);
-    f->speed_cms = (uint32_t)(speed * 100);
-    f->course_cdeg = (uint32_t)(buyt_shape_bearing_deg(x2 - x, y2 - y) * 100) % 36000;
-    f->quality = BUYT__V1__FIX_QUALITY__FIX_QUALITY_GPS;
-    f->fields = BUYT__V1__FIX_FIELD__FIX_FIELD_SPEED | BUYT__V1__FIX_FIELD__FIX_FIELD_COURSE;
-}
-
-struct until_matched {
-    struct rig *r;
-    uint64_t fixes;
-};
-static bool matched_and_committed(void *arg)
-{
-    struct until_matched *u = arg;
-    struct buyt_vehicle *v = buyt_vehicles_find(&u->r->e.vehicles, "bus1");
-    return u->r->e.stats.accepted >= u->fixes && v && v->trip != BUYT_NETWORK_NONE &&
-           buyt_engine_pending(&u->r->e) == 0 && buyt_batch_empty(&u->r->e.batch);
-}
-
 /* bus1 signs in to the trip started 3 min ago and reports 5 fixes up to now, 1200 m along
  * (between B and C); bus2 reports 5 fixes off the network, three of them at the same instant
  * (pagination must not lose rows sharing a timestamp). */
-static void drive(struct rig *r)
+static void drive(struct buyt_test_rig *r)
 {
     int64_t now = buyt_wall_ms();
-    Buyt__V1__Record rec[6], *rp[6];
-    Buyt__V1__Fix fx[6];
-    Buyt__V1__DriverEvent de = BUYT__V1__DRIVER_EVENT__INIT;
-    de.kind = BUYT__V1__DRIVER_EVENT_KIND__DRIVER_EVENT_SIGN_IN;
-    de.trip_id = r->ni.bus_trip;
-    de.driver_id = "d1";
-    for (int i = 0; i < 6; i++) {
-        buyt__v1__record__init(&rec[i]);
-        rp[i] = &rec[i];
-        rec[i].seq = ++r->seq[1];
-    }
-    rec[0].time_ms = (uint64_t)(now - 9000);
-    rec[0].body_case = BUYT__V1__RECORD__BODY_DRIVER_EVENT;
-    rec[0].driver_event = &de;
-    for (int i = 1; i < 6; i++) {
-        fill_fix(r, &fx[i], 0, 1200 - (5 - i) * 10.0, 5);
-        rec[i].time_ms = (uint64_t)(now - (5 - i) * 2000);
-        rec[i].body_case = BUYT__V1__RECORD__BODY_FIX;
-        rec[i].fix = &fx[i];
-    }
-    publish_records(r->p.m, "bus1", rp, 6);
+    struct buyt_test_pos p[5];
+    for (int i = 0; i < 5; i++)
+        p[i] = (struct buyt_test_pos){now - (4 - i) * 2000, 1200 - (4 - i) * 10.0, 0};
+    buyt_test_rig_publish_drive(r, "bus1", &r->seq[1], ni.bus_trip, 0, p, 5);
+    Buyt__V1__Record rec[5], *rp[5];
+    Buyt__V1__Fix fx[5];
     int64_t t2[5] = {now - 60000, now - 50000, now - 50000, now - 50000, now - 40000};
     for (int i = 0; i < 5; i++) {
         buyt__v1__record__init(&rec[i]);
+        rp[i] = &rec[i];
         buyt__v1__fix__init(&fx[i]);
         fx[i].lat_e7 = 210500000 + i;
         fx[i].lon_e7 = 1059000000;
@@ -304,199 +104,31 @@ static void drive(struct rig *r)
         rec[i].body_case = BUYT__V1__RECORD__BODY_FIX;
         rec[i].fix = &fx[i];
     }
-    publish_records(r->p.m, "bus2", rp, 5);
-    struct until_matched u = {r, 11};
-    cr_assert(buyt_test_run_until(&r->loop, matched_and_committed, &u, 20000),
-              "accepted %llu matched %llu", (unsigned long long)r->e.stats.accepted,
-              (unsigned long long)r->e.stats.fixes_matched);
+    buyt_test_rig_publish(r, "bus2", rp, 5);
+    buyt_test_rig_wait_accepted(r, 11, (const char *const[]){"bus1", NULL});
 }
 
-/* ------------------------------------------------------------------ HTTP client (a thread) */
+/* ------------------------------------------------------------------ HTTP */
 
-struct hresp {
-    int status;
-    char head[8192]; /* status line and headers */
-    char *body;
-    size_t len;
-};
-
-struct hx {
-    int port;
-    int n;
-    const char *req[4];
-    size_t req_len[4];
-    bool head[4];
-    struct hresp res[4];
-    bool expect_close; /* after the last answer, wait for the server to close */
-    bool closed;       /* it did */
-    double close_after_s;
-    char err[256];
-    volatile bool done;
-    uv_thread_t th;
-};
-
-static const char *hdr(const struct hresp *r, const char *name)
+/* One request on its own (keep-alive) connection; extra: more header lines, each ending in
+ * \r\n. */
+static struct hresp get(struct buyt_test_rig *r, const char *method, const char *path,
+                        const char *extra)
 {
-    static char val[1024];
-    size_t n = strlen(name);
-    const char *p = strstr(r->head, "\r\n");
-    while (p && p[2] != '\r') {
-        p += 2;
-        if (!strncasecmp(p, name, n) && p[n] == ':') {
-            const char *v = p + n + 1, *e = strstr(v, "\r\n");
-            while (*v == ' ')
-                v++;
-            snprintf(val, sizeof val, "%.*s", (int)(e - v), v);
-            return val;
-        }
-        p = strstr(p, "\r\n");
-    }
-    return NULL;
+    return buyt_test_http_request(&r->loop, r->port, BUYT_TEST_HTTP_KEEP_ALIVE, method, path,
+                                  extra);
 }
 
-static char *find_blank_line(char *buf, size_t n)
+static json_t *get_json(struct buyt_test_rig *r, const char *path, int want_status)
 {
-    for (size_t i = 0; i + 4 <= n; i++)
-        if (!memcmp(buf + i, "\r\n\r\n", 4))
-            return buf + i;
-    return NULL;
-}
-
-static void client(void *arg)
-{
-    struct hx *x = arg;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)x->port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    struct timeval tv = {10, 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
-        snprintf(x->err, sizeof x->err, "connect failed");
-        x->done = true;
-        return;
-    }
-    static char buf[1 << 22];
-    size_t have = 0;
-    for (int i = 0; i < x->n; i++) {
-        size_t off = 0;
-        while (off < x->req_len[i]) {
-            ssize_t w = send(fd, x->req[i] + off, x->req_len[i] - off, MSG_NOSIGNAL);
-            if (w <= 0)
-                break; /* the server may answer (413) before reading everything */
-            off += (size_t)w;
-        }
-        struct hresp *r = &x->res[i];
-        char *end = NULL;
-        while (!(end = find_blank_line(buf, have))) {
-            ssize_t g = recv(fd, buf + have, sizeof buf - have, 0);
-            if (g <= 0) {
-                snprintf(x->err, sizeof x->err, "request %d: no answer head", i);
-                goto out;
-            }
-            have += (size_t)g;
-        }
-        size_t hl = (size_t)(end - buf) + 4;
-        snprintf(r->head, sizeof r->head, "%.*s", (int)hl, buf);
-        r->status = atoi(r->head + 9);
-        const char *cl = hdr(r, "content-length");
-        size_t blen =
-            (x->head[i] || r->status == 304 || r->status == 204 || !cl) ? 0 : (size_t)atol(cl);
-        while (have < hl + blen) {
-            ssize_t g = recv(fd, buf + have, sizeof buf - have, 0);
-            if (g <= 0) {
-                snprintf(x->err, sizeof x->err, "request %d: body cut", i);
-                goto out;
-            }
-            have += (size_t)g;
-        }
-        r->body = malloc(blen + 1);
-        memcpy(r->body, buf + hl, blen);
-        r->body[blen] = '\0';
-        r->len = blen;
-        memmove(buf, buf + hl + blen, have - hl - blen);
-        have -= hl + blen;
-    }
-    if (x->expect_close) {
-        struct timeval t0, t1;
-        gettimeofday(&t0, NULL);
-        char c;
-        ssize_t g = recv(fd, &c, 1, 0);
-        gettimeofday(&t1, NULL);
-        x->closed = g == 0;
-        x->close_after_s = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_usec - t0.tv_usec) / 1e6;
-    }
-out:
-    close(fd);
-    x->done = true;
-}
-
-static bool hx_done(void *arg)
-{
-    return ((struct hx *)arg)->done;
-}
-
-static void hx_run(struct rig *r, struct hx *x)
-{
-    x->port = r->port;
-    for (int i = 0; i < x->n; i++)
-        if (!x->req_len[i])
-            x->req_len[i] = strlen(x->req[i]);
-    cr_assert_eq(uv_thread_create(&x->th, client, x), 0);
-    bool ok = buyt_test_run_until(&r->loop, hx_done, x, 20000);
-    uv_thread_join(&x->th);
-    cr_assert(ok, "client timed out");
-    cr_assert_eq(x->err[0], '\0', "%s", x->err);
-}
-
-static void hx_free(struct hx *x)
-{
-    for (int i = 0; i < 4; i++)
-        free(x->res[i].body);
-}
-
-/* One request on its own connection; extra: more header lines, each ending in \r\n. */
-static struct hresp get(struct rig *r, const char *method, const char *path, const char *extra)
-{
-    char req[4096];
-    snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: test\r\n%s\r\n", method, path,
-             extra ? extra : "");
-    struct hx x = {.n = 1, .req = {req}, .head = {!strcmp(method, "HEAD")}};
-    hx_run(r, &x);
-    struct hresp out = x.res[0];
-    return out;
-}
-
-static json_t *get_json(struct rig *r, const char *path, int want_status)
-{
-    struct hresp h = get(r, "GET", path, NULL);
-    cr_assert_eq(h.status, want_status, "%s: status %d: %s", path, h.status, h.body);
-    cr_assert_str_eq(hdr(&h, "content-type"), "application/json", "%s", path);
-    json_error_t err;
-    json_t *j = json_loadb(h.body, h.len, JSON_REJECT_DUPLICATES, &err);
-    cr_assert_not_null(j, "%s: not JSON (%s): %s", path, err.text, h.body);
-    free(h.body);
-    return j;
-}
-
-static const char *jstr(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    cr_assert(json_is_string(v), "no string '%s'", key);
-    return json_string_value(v);
-}
-
-static long long jint(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    cr_assert(json_is_integer(v), "no integer '%s'", key);
-    return json_integer_value(v);
+    return buyt_test_http_get_json(&r->loop, r->port, BUYT_TEST_HTTP_KEEP_ALIVE, path, want_status);
 }
 
 /* ------------------------------------------------------------------ endpoints, good parameters */
 
 Test(http_api, routes_and_route_detail_give_directions_ordered_stops_and_shapes)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-http-routes", 2);
     json_t *j = get_json(&r, "/api/v1/routes", 200);
     cr_assert_eq(jint(j, "feed_version"), 7);
@@ -547,12 +179,12 @@ Test(http_api, routes_and_route_detail_give_directions_ordered_stops_and_shapes)
     j = get_json(&r, "/api/v1/stops/G", 200);
     cr_assert_str_eq(jstr(j, "name"), "Nhà hát \"Lớn\" \\ 1");
     json_decref(j);
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 Test(http_api, stops_near_a_point_are_sorted_by_distance_with_their_routes)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-http-stops", 2);
     json_t *j = get_json(&r, "/api/v1/stops?lat=21.0&lon=105.81&radius=1500", 200);
     json_t *s = json_object_get(j, "stops");
@@ -576,14 +208,14 @@ Test(http_api, stops_near_a_point_are_sorted_by_distance_with_their_routes)
     j = get_json(&r, "/api/v1/stops?lat=48.85&lon=2.35", 200); /* Paris: nothing near */
     cr_assert_eq(json_array_size(json_object_get(j, "stops")), 0);
     json_decref(j);
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 /* Occupancy from passenger taps: bus3 gets 4 passenger boardings 10 min ago and 1 now, and a
  * driver's tap (not a rider); 4 x 2^-1 + 1 = 3 riders estimated. bus2 never had a tap. */
 Test(http_api, vehicle_occupancy_is_estimated_from_passenger_taps)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-http-occ", 2);
     int64_t now = buyt_wall_ms();
     Buyt__V1__Record rec[7], *rp[7];
@@ -614,7 +246,7 @@ Test(http_api, vehicle_occupancy_is_estimated_from_passenger_taps)
         rec[i].body_case = BUYT__V1__RECORD__BODY_CARD_TAP;
         rec[i].card_tap = &tap[i];
     }
-    publish_records(r.p.m, "bus3", rp, 7);
+    buyt_test_rig_publish(&r, "bus3", rp, 7);
     for (int i = 0; i < 200 && r.e.stats.accepted < 7; i++) {
         uv_run(&r.loop, UV_RUN_NOWAIT);
         usleep(10000);
@@ -639,12 +271,12 @@ Test(http_api, vehicle_occupancy_is_estimated_from_passenger_taps)
     cr_assert_eq(jint(occ, "last_tap_ms"), now);
     cr_assert(json_is_null(json_object_get(v2, "occupancy")), "no tap: null");
     json_decref(j);
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 Test(http_api, vehicles_arrivals_and_tracks_follow_the_telemetry)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-http-live", 2);
     drive(&r);
     struct buyt_vehicle *bus1 = buyt_vehicles_find(&r.e.vehicles, "bus1");
@@ -657,7 +289,7 @@ Test(http_api, vehicles_arrivals_and_tracks_follow_the_telemetry)
     json_t *v1 = json_array_get(vs, 0), *v3 = json_array_get(vs, 2);
     cr_assert_str_eq(jstr(v1, "id"), "bus1");
     cr_assert_str_eq(jstr(v1, "status"), "moving");
-    cr_assert_str_eq(jstr(json_object_get(v1, "trip"), "trip_id"), r.ni.bus_trip);
+    cr_assert_str_eq(jstr(json_object_get(v1, "trip"), "trip_id"), ni.bus_trip);
     cr_assert_str_eq(jstr(json_object_get(v1, "trip"), "assigned_by"), "driver_trip");
     cr_assert_eq(jint(v1, "delay_s"), bus1->deviation_s);
     cr_assert_str_eq(jstr(json_object_get(v1, "next_stop"), "stop_id"), "C");
@@ -687,13 +319,13 @@ Test(http_api, vehicles_arrivals_and_tracks_follow_the_telemetry)
     double d_d = buyt_network_trip_stop_dist(net, bus1->trip, 3);
     int64_t want_d =
         bus1->matched_ms + llround((d_c - bus1->dist_m) / (d_c - d_b) * 120000.0) + 120000;
-    int64_t sched_d = r.ni.bus_start + 3 * 120000;
+    int64_t sched_d = ni.bus_start + 3 * 120000;
     j = get_json(&r, "/api/v1/stops/D/arrivals", 200);
     cr_assert_str_eq(jstr(j, "predicted_source"), BUYT_PREDICT_ARRIVALS_SOURCE);
     json_t *arr = json_object_get(j, "arrivals");
     cr_assert_eq(json_array_size(arr), 7, "bus1's trip, 5 more east, 1 west: %s", json_dumps(j, 0));
     json_t *a0 = json_array_get(arr, 0);
-    cr_assert_str_eq(jstr(a0, "trip_id"), r.ni.bus_trip);
+    cr_assert_str_eq(jstr(a0, "trip_id"), ni.bus_trip);
     cr_assert_str_eq(jstr(a0, "vehicle_id"), "bus1");
     cr_assert(json_is_true(json_object_get(a0, "realtime")));
     cr_assert_eq(jint(a0, "scheduled_arrival_ms"), sched_d);
@@ -744,7 +376,7 @@ Test(http_api, vehicles_arrivals_and_tracks_follow_the_telemetry)
     arr = json_object_get(j, "arrivals");
     cr_assert_eq(json_array_size(arr), 7);
     a0 = json_array_get(arr, 0);
-    cr_assert_str_eq(jstr(a0, "trip_id"), r.ni.bus_trip);
+    cr_assert_str_eq(jstr(a0, "trip_id"), ni.bus_trip);
     cr_assert(json_is_true(json_object_get(a0, "realtime")));
     cr_assert_eq(jint(a0, "predicted_arrival_ms"), sched_d + 1000LL * bus1->deviation_s);
     cr_assert_eq(jint(a0, "deviation_s"), bus1->deviation_s);
@@ -761,7 +393,7 @@ Test(http_api, vehicles_arrivals_and_tracks_follow_the_telemetry)
     arr = json_object_get(j, "arrivals");
     bool saw02 = false;
     for (size_t i = 0; i < json_array_size(arr); i++) {
-        cr_assert_str_neq(jstr(json_array_get(arr, i), "trip_id"), r.ni.bus_trip);
+        cr_assert_str_neq(jstr(json_array_get(arr, i), "trip_id"), ni.bus_trip);
         saw02 |= !strcmp(jstr(json_array_get(arr, i), "route_id"), "02");
     }
     cr_assert(saw02);
@@ -817,14 +449,14 @@ Test(http_api, vehicles_arrivals_and_tracks_follow_the_telemetry)
     cr_assert_eq(jint(j, "count"), 0);
     cr_assert_eq(jint(j, "from_ms"), 1717200000000LL);
     json_decref(j);
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 /* ------------------------------------------------------------------ bad parameters */
 
 Test(http_api, bad_parameters_get_400_or_404_naming_the_parameter)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-http-bad", 2);
     struct {
         const char *path;
@@ -888,7 +520,7 @@ Test(http_api, bad_parameters_get_400_or_404_naming_the_parameter)
     cr_assert_str_eq(hdr(&h, "allow"), "GET, HEAD, OPTIONS");
     cr_assert_not_null(strstr(h.body, "\"method_not_allowed\""));
     free(h.body);
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 /* ------------------------------------------------------------------ /metrics, /healthz */
@@ -963,7 +595,7 @@ static double check_exposition(const char *text, const char *want)
     return found;
 }
 
-static double metric(struct rig *r, const char *sample)
+static double metric(struct buyt_test_rig *r, const char *sample)
 {
     struct hresp h = get(r, "GET", "/metrics", NULL);
     cr_assert_eq(h.status, 200);
@@ -975,7 +607,7 @@ static double metric(struct rig *r, const char *sample)
 
 Test(http_api, metrics_parse_and_counters_move_after_telemetry)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-http-metrics", 2);
     cr_assert_eq(metric(&r, "buyt_ingest_records_total"), 0);
     cr_assert_eq(metric(&r, "buyt_vehicles_known"), 3);
@@ -986,7 +618,7 @@ Test(http_api, metrics_parse_and_counters_move_after_telemetry)
     /* Garbage on a telemetry topic: one rejected message. */
     char topic[BUYT_TOPIC_MAX];
     buyt_topic_format(topic, sizeof topic, BUYT_TOPIC_TELEMETRY, "hn", "bus3");
-    buyt_mqtt_publish(r.p.m, topic, "\xff\xff\xff\x0f", 4, 1, false, NULL);
+    buyt_mqtt_publish(r.pub, topic, "\xff\xff\xff\x0f", 4, 1, false, NULL);
     for (int i = 0; i < 200 && r.e.stats.rejected_messages[BUYT_REJECT_TRUNCATED] == 0; i++)
         uv_run(&r.loop, UV_RUN_ONCE);
     cr_assert_eq(metric(&r, "buyt_ingest_records_total"), 11);
@@ -1009,10 +641,10 @@ Test(http_api, metrics_parse_and_counters_move_after_telemetry)
                  1);
     cr_assert_geq(metric(&r, "buyt_http_requests_total{route=\"/metrics\",status=\"200\"}"), 10);
     cr_assert_geq(metric(&r, "buyt_http_request_duration_seconds_count{route=\"/metrics\"}"), 10);
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
-static bool healthz_is(struct rig *r, int status)
+static bool healthz_is(struct buyt_test_rig *r, int status)
 {
     for (int i = 0; i < 100; i++) {
         struct hresp h = get(r, "GET", "/healthz", NULL);
@@ -1027,7 +659,7 @@ static bool healthz_is(struct rig *r, int status)
 
 Test(http_api, healthz_is_503_while_the_database_is_down)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-http-health", 2);
     cr_assert(healthz_is(&r, 200));
     json_t *j = get_json(&r, "/healthz", 200);
@@ -1055,30 +687,14 @@ Test(http_api, healthz_is_503_while_the_database_is_down)
     json_decref(t);
     json_decref(ok);
     cr_assert(healthz_is(&r, 200), "healthz did not recover");
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 /* ------------------------------------------------------------------ HTTP mechanics */
 
-static char *gunzip(const char *in, size_t n, size_t *out_len)
-{
-    size_t cap = n * 20 + 1024;
-    char *out = malloc(cap);
-    z_stream z = {0};
-    cr_assert_eq(inflateInit2(&z, 15 + 16), Z_OK);
-    z.next_in = (Bytef *)(uintptr_t)in;
-    z.avail_in = (uInt)n;
-    z.next_out = (Bytef *)out;
-    z.avail_out = (uInt)cap;
-    cr_assert_eq(inflate(&z, Z_FINISH), Z_STREAM_END, "not a complete gzip stream");
-    *out_len = z.total_out;
-    inflateEnd(&z);
-    return out;
-}
-
 Test(http_api, etag_gzip_head_keepalive_cors_and_limits)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-http-mech", 2);
     const char *route = "/api/v1/routes/01";
     struct hresp a = get(&r, "GET", route, NULL);
@@ -1107,7 +723,7 @@ Test(http_api, etag_gzip_head_keepalive_cors_and_limits)
     cr_assert_str_eq(hdr(&gz, "content-encoding"), "gzip");
     cr_assert_lt(gz.len, a.len / 2, "gzip %zu vs %zu", gz.len, a.len);
     size_t ul;
-    char *u = gunzip(gz.body, gz.len, &ul);
+    char *u = buyt_test_gunzip(gz.body, gz.len, &ul);
     cr_assert_eq(ul, a.len);
     cr_assert_eq(memcmp(u, a.body, ul), 0);
     char weak[140];
@@ -1148,28 +764,29 @@ Test(http_api, etag_gzip_head_keepalive_cors_and_limits)
     free(co.body);
 
     /* Keep-alive: two requests on one connection, both answered, connection kept. */
-    struct hx ka = {.n = 2,
-                    .req = {"GET /api/v1/stops/A HTTP/1.1\r\nHost: t\r\n\r\n",
-                            "GET /api/v1/stops/B HTTP/1.1\r\nHost: t\r\n\r\n"}};
-    hx_run(&r, &ka);
+    struct buyt_test_http_conn ka = {.n = 2,
+                                     .req = {"GET /api/v1/stops/A HTTP/1.1\r\nHost: t\r\n\r\n",
+                                             "GET /api/v1/stops/B HTTP/1.1\r\nHost: t\r\n\r\n"}};
+    buyt_test_http_run(&r.loop, r.port, &ka);
     cr_assert_eq(ka.res[0].status, 200);
     cr_assert_eq(ka.res[1].status, 200);
     cr_assert_str_eq(hdr(&ka.res[0], "connection"), "keep-alive");
     cr_assert_not_null(strstr(ka.res[1].body, "\"id\":\"B\""));
-    hx_free(&ka);
+    buyt_test_http_free(&ka);
 
     /* A body over the limit: 413 as JSON as soon as the head announces it (no body sent: a
      * server closing with unread bytes would reset the connection), connection closed. */
-    struct hx tl = {.n = 1,
-                    .req = {"POST /api/v1/routes HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n"
-                            "Content-Type: application/json\r\n\r\n"},
-                    .expect_close = true};
-    hx_run(&r, &tl);
+    struct buyt_test_http_conn tl = {
+        .n = 1,
+        .req = {"POST /api/v1/routes HTTP/1.1\r\nHost: t\r\nContent-Length: 100000\r\n"
+                "Content-Type: application/json\r\n\r\n"},
+        .expect_close = true};
+    buyt_test_http_run(&r.loop, r.port, &tl);
     cr_assert_eq(tl.res[0].status, 413);
     cr_assert_str_eq(hdr(&tl.res[0], "content-type"), "application/json");
     cr_assert_not_null(strstr(tl.res[0].body, "\"too_large\""), "%s", tl.res[0].body);
     cr_assert(tl.closed);
-    hx_free(&tl);
+    buyt_test_http_free(&tl);
 
     /* A target over the limit: 414. */
     char longp[3000] = "/api/v1/stops?lat=21&lon=105&pad=";
@@ -1180,15 +797,15 @@ Test(http_api, etag_gzip_head_keepalive_cors_and_limits)
     free(lp.body);
 
     /* An idle keep-alive connection is closed by the server's request timeout (3 s here). */
-    struct hx idle = {
+    struct buyt_test_http_conn idle = {
         .n = 1, .req = {"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"}, .expect_close = true};
-    hx_run(&r, &idle);
+    buyt_test_http_run(&r.loop, r.port, &idle);
     cr_assert(idle.closed);
     cr_assert(idle.close_after_s > 2 && idle.close_after_s < 5, "closed after %.2f s",
               idle.close_after_s);
-    hx_free(&idle);
+    buyt_test_http_free(&idle);
     free(a.body);
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
 }
 
 /* The engine stops with a client idling on a keep-alive connection: the server closes it at
@@ -1230,13 +847,13 @@ static bool idle_answered(void *arg)
 
 Test(http_api, stopping_closes_idle_connections_and_leaves_no_handle)
 {
-    struct rig r;
+    struct buyt_test_rig r;
     rig_start(&r, "it-http-stop", 2);
     struct idle_client c = {.port = r.port};
     cr_assert_eq(uv_thread_create(&c.th, idle_thread, &c), 0);
     cr_assert(buyt_test_run_until(&r.loop, idle_answered, &c, 10000));
     uint64_t t0 = uv_hrtime();
-    rig_stop(&r);
+    buyt_test_rig_stop(&r);
     uv_thread_join(&c.th);
     cr_assert_eq(c.state, 2, "the server did not close the idle connection");
     cr_assert_lt((double)(uv_hrtime() - t0) / 1e9, 2.5, "stopping waited for the idle timeout");

@@ -1,7 +1,11 @@
 /* bench-e2e: the broker's own QoS 1 ceiling vs the engine end to end, same payloads.
  *   bench-e2e broker --url URL [--messages N] [--vehicles V]
  *       publisher -> mosquitto -> a plain QoS 1 subscriber (no engine, the engine's session
- *       kind: persistent): msgs/s delivered
+ *       kind: persistent), both in this process: msgs/s delivered
+ *   bench-e2e sub --url URL [--messages N]     and then     bench-e2e pub --url URL ...
+ *       the same with the subscriber in a process of its own, as the engine is (what
+ *       bench/e2e.sh measures): `sub` prints "ready" once subscribed, then, when N messages
+ *       arrived, the CLOCK_MONOTONIC ns of the last; `pub` prints the ns it started at
  *   bench-e2e engine --url URL --db CONNINFO [--messages N] [--vehicles V] [--seq-base S]
  *       publisher -> mosquitto -> buyt-ingest (running) -> PostgreSQL: msgs/s stored, and loss
  * One fix per message (as buses send live), vehicles bus0000.. round robin. Prints one line. */
@@ -15,9 +19,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+enum mode { BROKER, ENGINE, PUB, SUB };
+
 static struct {
     struct buyt_mqtt *pub, *sub;
-    bool pub_up, sub_up, engine;
+    enum mode mode;
+    bool pub_up, sub_up, engine, ready_said;
+    uint64_t sub_up_ns;
     long total, sent, acked, received;
     int vehicles;
     const char *agency;
@@ -81,6 +89,7 @@ static void on_sub_connect(struct buyt_mqtt *m, void *ud)
     if (!buyt_topic_filter(f, sizeof f, BUYT_TOPIC_TELEMETRY, B.agency))
         buyt_mqtt_subscribe(m, f, 1);
     B.sub_up = true;
+    B.sub_up_ns = buyt_mono_ns();
 }
 static void on_sub_message(struct buyt_mqtt *m, const char *topic, const void *p, size_t len,
                            int qos, bool retained, void *ud)
@@ -99,9 +108,26 @@ static void on_poll(uv_timer_t *t)
         uv_stop(B.loop);
         return;
     }
-    if (!B.start_ns && B.pub_up && (B.engine || B.sub_up)) {
+    if (B.mode == SUB) {
+        /* The SUBACK is back long before this (loopback): the publisher may start. */
+        if (B.sub_up && !B.ready_said && buyt_mono_ns() - B.sub_up_ns > 300000000ull) {
+            printf("ready\n");
+            fflush(stdout);
+            B.ready_said = true;
+            B.start_ns = buyt_mono_ns(); /* for the give-up only */
+        }
+        if (B.received >= B.total)
+            uv_stop(B.loop);
+        return;
+    }
+    if (!B.start_ns && B.pub_up && (B.mode != BROKER || B.sub_up)) {
         B.start_ns = buyt_mono_ns();
         publish_more();
+    }
+    if (B.mode == PUB) {
+        if (B.pub_done_ns)
+            uv_stop(B.loop);
+        return;
     }
     /* The engine's rows are counted only once the broker has acknowledged every message:
      * a count(*) every 100 ms over the growing table cost PostgreSQL ~0.8 s of CPU per run,
@@ -123,12 +149,18 @@ static void on_poll(uv_timer_t *t)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || (strcmp(argv[1], "broker") && strcmp(argv[1], "engine"))) {
-        fprintf(stderr, "usage: bench-e2e broker|engine --url URL [--db CONNINFO] "
+    static const char *const modes[] = {"broker", "engine", "pub", "sub"};
+    int mode = -1;
+    for (int i = 0; argc >= 2 && i < 4; i++)
+        if (!strcmp(argv[1], modes[i]))
+            mode = i;
+    if (mode < 0) {
+        fprintf(stderr, "usage: bench-e2e broker|engine|pub|sub --url URL [--db CONNINFO] "
                         "[--messages N] [--vehicles V] [--seq-base S]\n");
         return 2;
     }
-    B.engine = !strcmp(argv[1], "engine");
+    B.mode = (enum mode)mode;
+    B.engine = B.mode == ENGINE;
     /* The ceiling runs on another agency's topics (same length): the engine (subscribed to
      * hn) may be running, and the ceiling's persistent subscriber must not have the engine
      * phase's messages queued for it while it is away. */
@@ -161,12 +193,14 @@ int main(int argc, char **argv)
         }
     }
     B.loop = uv_default_loop();
-    struct buyt_mqtt_callbacks pcb = {.on_connect = on_pub_connect, .on_publish = on_puback};
-    struct buyt_mqtt_opts po = {.url = url, .client_id = "bench-pub", .clean_session = true,
-                                .max_inflight = 1000};
-    buyt_mqtt_new(B.loop, &po, &pcb, NULL, &B.pub);
-    buyt_mqtt_start(B.pub);
-    if (!B.engine) {
+    if (B.mode != SUB) {
+        struct buyt_mqtt_callbacks pcb = {.on_connect = on_pub_connect, .on_publish = on_puback};
+        struct buyt_mqtt_opts po = {.url = url, .client_id = "bench-pub", .clean_session = true,
+                                    .max_inflight = 1000};
+        buyt_mqtt_new(B.loop, &po, &pcb, NULL, &B.pub);
+        buyt_mqtt_start(B.pub);
+    }
+    if (B.mode == BROKER || B.mode == SUB) {
         struct buyt_mqtt_callbacks scb = {.on_connect = on_sub_connect,
                                           .on_message = on_sub_message};
         /* The same kind of session as the engine's (persistent, QoS 1): the broker does a
@@ -179,6 +213,17 @@ int main(int argc, char **argv)
     uv_timer_init(B.loop, &B.poll);
     uv_timer_start(&B.poll, on_poll, 50, 20);
     uv_run(B.loop, UV_RUN_DEFAULT);
+    if (B.mode == SUB) {
+        printf("sub: received %ld of %ld, last at %llu ns\n", B.received, B.total,
+               (unsigned long long)B.last_rx_ns);
+        return B.received == B.total ? 0 : 1;
+    }
+    if (B.mode == PUB) {
+        printf("pub: %ld messages, %d vehicles, started at %llu ns, acked in %.2f s\n", B.total,
+               B.vehicles, (unsigned long long)B.start_ns,
+               (double)(B.pub_done_ns - B.start_ns) / 1e9);
+        return B.pub_done_ns ? 0 : 1;
+    }
     double s = (double)(B.last_rx_ns - B.start_ns) / 1e9;
     double pub_s = B.pub_done_ns ? (double)(B.pub_done_ns - B.start_ns) / 1e9 : s;
     long got = B.engine ? B.stored : B.received;

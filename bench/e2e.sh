@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The ingest issue's end-to-end benchmark, in one run on throwaway servers:
-#   1. the broker's own QoS 1 ceiling (publisher -> mosquitto -> plain subscriber)
+#   1. the broker's own QoS 1 ceiling (publisher -> mosquitto -> plain subscriber, each in a
+#      process of its own as the engine is: a publisher and subscriber sharing one process
+#      share its event loop's wake-ups, which the engine phase cannot)
 #   2. the engine end to end (publisher -> mosquitto -> buyt-ingest -> PostgreSQL)
 # and the ratio, with the CPU seconds each process used in each phase. The two phases alternate
 # ROUNDS times (default 3) and the ratio is of the medians: on this shared two-core VM the
@@ -36,10 +38,19 @@ sleep 1.5
 brs= ers= fail=0
 for r in $(seq 1 $ROUNDS); do
   m0=$(cpu $mq)
-  b=$(/usr/bin/time -f "%U %S" -o "$BUYT_SERVERS_DIR/time.b" $BIN/bench-e2e broker --url "$BUYT_MQTT_TOOL_URL" --messages $BENCH_N --vehicles $BENCH_V) || fail=1
+  so="$BUYT_SERVERS_DIR/sub.out"; : >"$so"
+  /usr/bin/time -f "%U %S" -o "$BUYT_SERVERS_DIR/time.s" $BIN/bench-e2e sub --url "$BUYT_MQTT_TOOL_URL" --messages $BENCH_N >"$so" &
+  sp=$!
+  for i in $(seq 100); do grep -q ready "$so" && break; sleep 0.1; done
+  po=$(/usr/bin/time -f "%U %S" -o "$BUYT_SERVERS_DIR/time.p" $BIN/bench-e2e pub --url "$BUYT_MQTT_TOOL_URL" --messages $BENCH_N --vehicles $BENCH_V) || fail=1
+  wait $sp || fail=1
   m1=$(cpu $mq); i1=$(cpu $pid); p1=$(cpu_pg)
+  t0=$(echo "$po" | sed -E "s/.*started at ([0-9]+) ns.*/\1/")
+  got=$(sed -nE "s/^sub: received ([0-9]+) of.*/\1/p" "$so"); t1=$(sed -nE "s/.*last at ([0-9]+) ns.*/\1/p" "$so")
+  pa=$(echo "$po" | sed -E "s/.*acked in ([0-9.]+) s.*/\1/")
+  b=$(awk -v n=$BENCH_N -v g=${got:-0} -v a=$t0 -v z=${t1:-0} -v v=$BENCH_V -v pa=$pa "BEGIN { s = (z - a) / 1e9; printf \"broker: %d messages, %d vehicles: delivered %d in %.2f s = %.0f msg/s (publisher acked in %.2f s = %.0f msg/s), loss %d\", n, v, g, s, g / s, pa, n / pa, n - g }")
   echo "round $r $b"
-  echo "  cpu s: mosquitto $(d $m0 $m1), publisher + subscriber $(tail -1 "$BUYT_SERVERS_DIR/time.b" | awk "{ printf \"%.2f\", \$1 + \$2 }")"
+  echo "  cpu s: mosquitto $(d $m0 $m1), publisher $(tail -1 "$BUYT_SERVERS_DIR/time.p" | awk "{ printf \"%.2f\", \$1 + \$2 }"), subscriber $(tail -1 "$BUYT_SERVERS_DIR/time.s" | awk "{ printf \"%.2f\", \$1 + \$2 }")"
   # Each round sends new seqs (the engine would drop repeats as duplicates) into an empty table.
   psql -q "$BUYT_PG" -c "TRUNCATE fixes"
   e=$(/usr/bin/time -f "%U %S" -o "$BUYT_SERVERS_DIR/time.e" $BIN/bench-e2e engine --url "$BUYT_MQTT_TOOL_URL" --db "$BUYT_PG" --messages $BENCH_N --vehicles $BENCH_V --seq-base $(( (r - 1) * (BENCH_N / BENCH_V + 1) ))) || fail=1

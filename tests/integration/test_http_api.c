@@ -124,6 +124,100 @@ static json_t *get_json(struct buyt_test_rig *r, const char *path, int want_stat
     return buyt_test_http_get_json(&r->loop, r->port, BUYT_TEST_HTTP_KEEP_ALIVE, path, want_status);
 }
 
+/* ------------------------------------------------------------------ frequency runs */
+
+/* Route 01 east through A, B, C (about 1 km apart) run as one frequencies.txt trip "F": a run
+ * that left A 3 min ago and one that leaves in 7 min, 2 min between stops. */
+static int64_t run_start_ms[2];
+
+static struct buyt_network *runs_network(void *arg)
+{
+    (void)arg;
+    int64_t now = buyt_wall_ms() / 1000 * 1000;
+    int64_t day0 = (now - 3 * 3600000LL) / 86400000 * 86400000;
+    struct buyt_network *net;
+    cr_assert_eq(buyt_network_new(NULL, &net), 0);
+    uint32_t s[3], route, shape;
+    const char *ids[3] = {"A", "B", "C"};
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(buyt_network_add_stop(net, ids[i], ids[i], 21.0, 105.80 + i * 0.01, &s[i]),
+                     0);
+    cr_assert_eq(buyt_network_add_route(net, "01", "01", 3, &route), 0);
+    cr_assert_eq(buyt_network_add_shape(net, "east", &shape), 0);
+    for (int i = 0; i <= 20; i++)
+        cr_assert_eq(buyt_network_add_shape_point(net, shape, 21.0, 105.80 + i * 0.001), 0);
+    for (int k = 0; k < 2; k++) {
+        run_start_ms[k] = now - 3 * 60000 + k * 600000;
+        struct buyt_network_trip_def d = {.trip_id = "F", .route = route, .shape = shape,
+                                          .direction_id = 0, .headsign = "C",
+                                          .day_start_ms = day0, .frequency_run = true,
+                                          .run_start_s = (int32_t)((run_start_ms[k] - day0) / 1000)};
+        uint32_t t;
+        cr_assert_eq(buyt_network_add_trip(net, &d, &t), 0);
+        for (int i = 0; i < 3; i++)
+            cr_assert_eq(buyt_network_add_stop_time(net, t, (uint32_t)i + 1, s[i],
+                                                    d.run_start_s + i * 120,
+                                                    d.run_start_s + i * 120),
+                         0);
+    }
+    cr_assert_eq(buyt_network_finish(net), 0);
+    return net;
+}
+
+/* GTFS time of day of instant ms on the network's service day (UTC here). */
+static void hms_of(int64_t ms, char out[16])
+{
+    int64_t day0 = (buyt_wall_ms() - 3 * 3600000LL) / 86400000 * 86400000;
+    buyt_network_time_text((int32_t)((ms - day0) / 1000), out);
+}
+
+/* Two runs of one trip_id are two trip instances: the vehicle's trip and each arrival say
+ * which by start_time (as GTFS-Realtime does), and the bus signed in to "F" gets the run
+ * that has just left, not the next one. */
+Test(http_api, frequency_runs_are_named_by_their_start_time)
+{
+    struct buyt_api_opts ao = {.listen = "127.0.0.1:0",
+                               .request_timeout_ms = 3000,
+                               .arrivals = buyt_api_arrivals_predictor,
+                               .arrivals_source = BUYT_PREDICT_ARRIVALS_SOURCE};
+    struct buyt_test_rig_opts o = {.client_id = "it-http-runs", .buses = 1,
+                                   .network = runs_network, .feed_version = 1,
+                                   .service_day = "today", .api = &ao};
+    struct buyt_test_rig r;
+    buyt_test_rig_start(&r, &o);
+    buyt_test_rig_connect(&r, &o);
+    int64_t now = buyt_wall_ms();
+    struct buyt_test_pos p[5];
+    for (int i = 0; i < 5; i++)
+        p[i] = (struct buyt_test_pos){now - (4 - i) * 2000, 1200 - (4 - i) * 10.0, 0};
+    buyt_test_rig_publish_drive(&r, "bus1", &r.seq[1], "F", 0, p, 5);
+    buyt_test_rig_wait_accepted(&r, 6, (const char *const[]){"bus1", NULL});
+    char run0[16], run1[16];
+    hms_of(run_start_ms[0], run0);
+    hms_of(run_start_ms[1], run1);
+
+    json_t *j = get_json(&r, "/api/v1/vehicles/bus1", 200);
+    json_t *trip = json_object_get(j, "trip");
+    cr_assert_str_eq(jstr(trip, "trip_id"), "F");
+    cr_assert_str_eq(jstr(trip, "start_time"), run0, "%s", json_dumps(j, 0));
+    cr_assert_eq(jint(trip, "scheduled_start_ms"), run_start_ms[0]);
+    json_decref(j);
+
+    j = get_json(&r, "/api/v1/stops/C/arrivals", 200);
+    json_t *arr = json_object_get(j, "arrivals");
+    cr_assert_eq(json_array_size(arr), 2, "both runs: %s", json_dumps(j, 0));
+    json_t *a0 = json_array_get(arr, 0), *a1 = json_array_get(arr, 1);
+    cr_assert_str_eq(jstr(a0, "trip_id"), "F");
+    cr_assert_str_eq(jstr(a0, "start_time"), run0);
+    cr_assert_str_eq(jstr(a0, "vehicle_id"), "bus1");
+    cr_assert_str_eq(jstr(a1, "trip_id"), "F");
+    cr_assert_str_eq(jstr(a1, "start_time"), run1);
+    cr_assert(json_is_null(json_object_get(a1, "vehicle_id")), "the next run has no bus yet");
+    cr_assert_eq(jint(a1, "scheduled_arrival_ms"), run_start_ms[1] + 240000);
+    json_decref(j);
+    buyt_test_rig_stop(&r);
+}
+
 /* ------------------------------------------------------------------ endpoints, good parameters */
 
 Test(http_api, routes_and_route_detail_give_directions_ordered_stops_and_shapes)
@@ -291,6 +385,8 @@ Test(http_api, vehicles_arrivals_and_tracks_follow_the_telemetry)
     cr_assert_str_eq(jstr(v1, "status"), "moving");
     cr_assert_str_eq(jstr(json_object_get(v1, "trip"), "trip_id"), ni.bus_trip);
     cr_assert_str_eq(jstr(json_object_get(v1, "trip"), "assigned_by"), "driver_trip");
+    cr_assert(json_is_null(json_object_get(json_object_get(v1, "trip"), "start_time")),
+              "a scheduled trip has no run start");
     cr_assert_eq(jint(v1, "delay_s"), bus1->deviation_s);
     cr_assert_str_eq(jstr(json_object_get(v1, "next_stop"), "stop_id"), "C");
     cr_assert_leq(jint(v1, "fix_age_s"), 30);

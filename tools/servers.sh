@@ -184,10 +184,14 @@ mqtt_start() {
     pid=$!
     echo $pid >"$dir/mqtt.pid"
     # Up = our process still alive after both ports answer (another program may hold a port,
-    # in which case mosquitto exits at once with "Address already in use").
-    if wait_for 20 mosquitto bash -c "kill -0 $pid && exec 3<>/dev/tcp/127.0.0.1/$port &&
-        { [ -z '$tport' ] || exec 4<>/dev/tcp/127.0.0.1/$tport; }" &&
-      sleep 0.3 && kill -0 "$pid" 2>/dev/null; then
+    # in which case mosquitto exits at once with "Address already in use": stop waiting then).
+    local up=1 deadline=$(( $(date +%s) + 20 ))
+    until bash -c "exec 3<>/dev/tcp/127.0.0.1/$port &&
+        { [ -z '$tport' ] || exec 4<>/dev/tcp/127.0.0.1/$tport; }" 2>/dev/null; do
+      if ! kill -0 "$pid" 2>/dev/null || [ "$(date +%s)" -ge "$deadline" ]; then up=0; break; fi
+      sleep 0.1
+    done
+    if [ "$up" = 1 ] && sleep 0.3 && kill -0 "$pid" 2>/dev/null; then
       return 0
     fi
     # A port taken between pick_port and the bind: move that listener (the plain one when

@@ -265,8 +265,9 @@ static void prune_batches(struct buyt_pgwriter *w)
     const char *p[1] = {secs};
     PGresult *r = PQexecParams(w->conn,
                                "DELETE FROM ingest_batches WHERE batch_id <"
-                               " (SELECT batch_id FROM ingest_batches WHERE committed_at >="
-                               "  now() - make_interval(secs => $1::int) ORDER BY batch_id LIMIT 1)",
+                               " (SELECT batch_id FROM ingest_batches"
+                               "  WHERE committed_at >= now() - make_interval(secs => $1::int)"
+                               "  ORDER BY batch_id LIMIT 1)",
                                1, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         BUYT_WARN("pgwriter", "msg=\"pruning ingest_batches failed\" err=\"%s\"",
@@ -479,7 +480,8 @@ int buyt_pgwriter_start(uv_loop_t *loop, const struct buyt_pgwriter_opts *o,
     w->ahead_days = o->partitions_ahead_days ? o->partitions_ahead_days : 3;
     w->fold_ns = (uint64_t)(o->progress_fold_ms ? o->progress_fold_ms : 10000) * 1000000ull;
     w->retention_s = o->batch_retention_s ? o->batch_retention_s : 7 * 86400;
-    w->prune_every_ns = (uint64_t)(w->retention_s < 7200 ? w->retention_s / 2 : 3600) * 1000000000ull;
+    uint32_t every_s = w->retention_s < 7200 ? w->retention_s / 2 : 3600;
+    w->prune_every_ns = (uint64_t)every_s * 1000000000ull;
     buyt_batch_init(&w->batch);
     uint64_t *ids = NULL;
     int n = buyt_spool_list(w->spool_dir, &ids);

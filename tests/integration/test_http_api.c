@@ -148,10 +148,11 @@ static struct buyt_network *runs_network(void *arg)
         cr_assert_eq(buyt_network_add_shape_point(net, shape, 21.0, 105.80 + i * 0.001), 0);
     for (int k = 0; k < 2; k++) {
         run_start_ms[k] = now - 3 * 60000 + k * 600000;
+        int32_t start_s = (int32_t)((run_start_ms[k] - day0) / 1000);
         struct buyt_network_trip_def d = {.trip_id = "F", .route = route, .shape = shape,
                                           .direction_id = 0, .headsign = "C",
                                           .day_start_ms = day0, .frequency_run = true,
-                                          .run_start_s = (int32_t)((run_start_ms[k] - day0) / 1000)};
+                                          .run_start_s = start_s};
         uint32_t t;
         cr_assert_eq(buyt_network_add_trip(net, &d, &t), 0);
         for (int i = 0; i < 3; i++)

@@ -700,7 +700,10 @@ static const char *vehicle_status(const struct buyt_vehicle *v, int64_t now)
         return "off_route";
     if (v->trip != BUYT_NETWORK_NONE && v->layover)
         return "layover";
-    return v->speed_cms < 100 ? "stopped" : "moving";
+    /* A receiver without speed (GGA only): how far the bus went since its previous fix; with
+     * no previous fix, not asserted stopped (as the matcher does). */
+    uint32_t cms = v->speed_cms != BUYT_VEHICLE_UNKNOWN ? v->speed_cms : v->moved_cms;
+    return cms < 100 ? "stopped" : "moving";
 }
 
 static void w_vehicle(struct buyt_jsonw *w, const struct buyt_network *net,
@@ -713,8 +716,14 @@ static void w_vehicle(struct buyt_jsonw *w, const struct buyt_network *net,
     if (fix) {
         buyt_jsonw_kfixed(w, "lat", buyt_e7_to_deg(v->lat_e7), 7);
         buyt_jsonw_kfixed(w, "lon", buyt_e7_to_deg(v->lon_e7), 7);
-        buyt_jsonw_kfixed(w, "speed_mps", v->speed_cms / 100.0, 2);
-        buyt_jsonw_kfixed(w, "course_deg", v->course_cdeg / 100.0, 2);
+        if (v->speed_cms != BUYT_VEHICLE_UNKNOWN)
+            buyt_jsonw_kfixed(w, "speed_mps", v->speed_cms / 100.0, 2);
+        else
+            buyt_jsonw_knull(w, "speed_mps");
+        if (v->course_cdeg != BUYT_VEHICLE_UNKNOWN)
+            buyt_jsonw_kfixed(w, "course_deg", v->course_cdeg / 100.0, 2);
+        else
+            buyt_jsonw_knull(w, "course_deg");
         buyt_jsonw_kint(w, "last_fix_ms", v->last_fix_ms);
         buyt_jsonw_kint(w, "fix_age_s", (now - v->last_fix_ms) / 1000);
     } else {

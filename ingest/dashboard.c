@@ -473,8 +473,14 @@ static void w_row(struct buyt_jsonw *w, const struct buyt_network *net,
     buyt_jsonw_str(w, buyt_fleet_status_name(st));
     buyt_jsonw_fixed(w, buyt_e7_to_deg(v->lat_e7), 6);
     buyt_jsonw_fixed(w, buyt_e7_to_deg(v->lon_e7), 6);
-    buyt_jsonw_uint(w, (v->course_cdeg + 50) / 100 % 360);
-    buyt_jsonw_fixed(w, v->speed_cms / 100.0, 1);
+    if (v->course_cdeg != BUYT_VEHICLE_UNKNOWN) /* null: the receiver did not say */
+        buyt_jsonw_uint(w, (v->course_cdeg + 50) / 100 % 360);
+    else
+        buyt_jsonw_null(w);
+    if (v->speed_cms != BUYT_VEHICLE_UNKNOWN)
+        buyt_jsonw_fixed(w, v->speed_cms / 100.0, 1);
+    else
+        buyt_jsonw_null(w);
     int64_t age = (now - v->last_fix_ms) / 1000;
     bool trip = net && v->trip < net->n_trips;
     if (trip) {

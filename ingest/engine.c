@@ -955,11 +955,20 @@ static void store_fix(struct buyt_engine *e, struct buyt_vehicle *v, const Buyt_
                        course);
     if ((int64_t)r->time_ms > v->last_fix_ms) {
         /* Newest position (late replayed fixes are stored but do not move the bus). */
+        int64_t dt = (int64_t)r->time_ms - v->last_fix_ms;
+        v->moved_cms = BUYT_VEHICLE_UNKNOWN;
+        if (speed < 0 && v->last_fix_ms && dt <= 60000)
+            v->moved_cms = (uint32_t)(buyt_geo_haversine_m(buyt_e7_to_deg(v->lat_e7),
+                                                           buyt_e7_to_deg(v->lon_e7),
+                                                           buyt_e7_to_deg(f->lat_e7),
+                                                           buyt_e7_to_deg(f->lon_e7)) *
+                                      100000.0 / (double)dt);
         v->last_fix_ms = (int64_t)r->time_ms;
         v->lat_e7 = f->lat_e7;
         v->lon_e7 = f->lon_e7;
-        v->speed_cms = speed >= 0 ? (uint32_t)speed : 0;
-        v->course_cdeg = f->course_cdeg;
+        /* A receiver that gives no speed or course (GGA only) leaves them unknown, not 0. */
+        v->speed_cms = speed >= 0 ? (uint32_t)speed : BUYT_VEHICLE_UNKNOWN;
+        v->course_cdeg = course >= 0 ? f->course_cdeg : BUYT_VEHICLE_UNKNOWN;
         match_fix(e, v, r);
     } else {
         /* A replayed fix older than one already matched: stored, not re-matched (matching

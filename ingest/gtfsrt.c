@@ -372,10 +372,11 @@ static int build_positions(struct buyt_gtfsrt *g, int64_t now_ms, uint32_t *n_en
         x->fe.id = str(v->id);
         x->pos.latitude = (float)buyt_e7_to_deg(v->lat_e7);
         x->pos.longitude = (float)buyt_e7_to_deg(v->lon_e7);
-        x->pos.has_bearing = true;
-        x->pos.bearing = (float)v->course_cdeg / 100.0f;
-        x->pos.has_speed = true;
-        x->pos.speed = (float)v->speed_cms / 100.0f;
+        /* Optional in GTFS-Realtime: left out when the receiver did not give them. */
+        x->pos.has_bearing = v->course_cdeg != BUYT_VEHICLE_UNKNOWN;
+        x->pos.bearing = x->pos.has_bearing ? (float)v->course_cdeg / 100.0f : 0;
+        x->pos.has_speed = v->speed_cms != BUYT_VEHICLE_UNKNOWN;
+        x->pos.speed = x->pos.has_speed ? (float)v->speed_cms / 100.0f : 0;
         x->vp.position = &x->pos;
         x->vp.vehicle = &x->veh;
         x->vp.has_timestamp = true;
@@ -395,7 +396,8 @@ static int build_positions(struct buyt_gtfsrt *g, int64_t now_ms, uint32_t *n_en
             x->vp.current_stop_sequence = net->times[tr->first_time + k].stop_sequence;
             double to = buyt_network_trip_stop_dist(net, v->trip, k) - v->dist_m;
             x->vp.has_current_status = true;
-            x->vp.current_status = buyt_gtfsrt_stop_status(to, v->speed_cms / 100.0, &g->o);
+            double mps = x->pos.has_speed ? v->speed_cms / 100.0 : NAN;
+            x->vp.current_status = buyt_gtfsrt_stop_status(to, mps, &g->o);
         }
         x->fe.vehicle = &x->vp;
         g->entp[n++] = &x->fe;

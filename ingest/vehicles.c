@@ -99,6 +99,7 @@ int buyt_vehicles_add(struct buyt_vehicles *vs, const char *id, int32_t db_id,
     buyt_matcher_vehicle_init(&v->mv, (uint32_t)db_id);
     buyt_stopev_vehicle_init(&v->sv);
     v->trip = BUYT_NETWORK_NONE;
+    v->speed_cms = v->course_cdeg = v->moved_cms = BUYT_VEHICLE_UNKNOWN;
     vs->by_db[db_id] = vs->n + 1;
     vs->n++;
     if (vs->n * 2 > vs->nslots)

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define BUYT_VEHICLE_UNKNOWN UINT32_MAX /* speed_cms / course_cdeg not reported */
+
 struct buyt_vehicle {
     char id[33];                 /* fleet number, as in the topic */
     int32_t db_id;               /* vehicles.id */
@@ -25,7 +27,9 @@ struct buyt_vehicle {
     int64_t last_seen_ms;        /* engine clock (Unix ms) of the last telemetry */
     int64_t last_fix_ms;         /* GNSS time of the newest fix (0: none) */
     int32_t lat_e7, lon_e7;      /* newest fix */
-    uint32_t speed_cms, course_cdeg;
+    uint32_t speed_cms, course_cdeg; /* BUYT_VEHICLE_UNKNOWN: the newest fix did not give it */
+    uint32_t moved_cms; /* when the fix gave no speed: its distance from the previous fix over
+                           the time between (at most 60 s apart), else BUYT_VEHICLE_UNKNOWN */
     uint32_t index;              /* position in the registry array */
     /* Matching (matcher.h, stopev.h): state and the latest result, for boards and the API. */
     struct buyt_matcher_vehicle mv;

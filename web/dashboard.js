@@ -355,7 +355,8 @@
     }
     for (const [status, list] of groups) {
       for (const v of list) {
-        if (heading && v.speed > 1 && status !== 'stale') {
+        // course and speed are null when the bus's receiver does not report them
+        if (heading && v.speed > 1 && v.course !== null && status !== 'stale') {
           const a = v.course * Math.PI / 180; // compass: 0 north, clockwise
           ctx.beginPath();
           ctx.moveTo(v.sx, v.sy);
@@ -736,7 +737,7 @@
       : `${fmtDelay(delay)} ${delay > 0 ? 'late' : delay < 0 ? 'early' : ''}` + (v && v.layover ? ' · layover' : '') + (v && v.completed ? ' · trip completed' : '');
     de.className = delay === null || delay === undefined ? '' : delayClass(delay);
     setText('d-age', row ? fmtAge(row.age) : v && v.fix_age_s !== null ? fmtAge(v.fix_age_s) : 'no fix yet');
-    setText('d-speed', row ? `${fmtNum(row.speed * 3.6)} km/h` : '–');
+    setText('d-speed', row && row.speed !== null ? `${fmtNum(row.speed * 3.6)} km/h` : '–');
     setText('d-pos', row ? `${row.lat.toFixed(5)}, ${row.lon.toFixed(5)}` : '–');
     const body = $('d-stops');
     const frag = document.createDocumentFragment();

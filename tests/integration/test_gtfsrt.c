@@ -291,6 +291,8 @@ Test(gtfsrt_http, vehicle_positions_decode_with_protobuf_c_and_the_official_bind
     const TransitRealtime__VehiclePosition *vp2 = entity(m, "bus2")->vehicle;
     cr_assert_null(vp2->trip, "bus2 runs no trip");
     cr_assert_float_eq(vp2->position->latitude, 21.0500002, 1e-5);
+    cr_assert_not(vp2->position->has_speed, "bus2's fixes carry no speed: none is claimed");
+    cr_assert_not(vp2->position->has_bearing, "nor a bearing");
 
     /* The same bytes through the official bindings. */
     json_t *j = official(h.body, h.len);
@@ -318,6 +320,8 @@ Test(gtfsrt_http, vehicle_positions_decode_with_protobuf_c_and_the_official_bind
     json_t *e2 = jentity(j, "bus2");
     cr_assert_not_null(e2);
     cr_assert_null(jget(e2, "vehicle.trip"));
+    cr_assert_null(jget(e2, "vehicle.position.speed"));
+    cr_assert_null(jget(e2, "vehicle.position.bearing"));
     cr_assert_null(jentity(j, "bus3"));
     json_decref(j);
     transit_realtime__feed_message__free_unpacked(m, NULL);

@@ -403,6 +403,10 @@ Test(http_api, vehicles_arrivals_and_tracks_follow_the_telemetry)
     j = get_json(&r, "/api/v1/vehicles/bus2", 200);
     cr_assert_str_eq(jstr(j, "id"), "bus2");
     cr_assert(json_is_null(json_object_get(j, "trip")));
+    /* Its fixes carry no speed or course (a GGA-only receiver): unknown, not 0. */
+    cr_assert(json_is_null(json_object_get(j, "speed_mps")), "%s", json_dumps(j, 0));
+    cr_assert(json_is_null(json_object_get(j, "course_deg")));
+    cr_assert_str_eq(jstr(j, "status"), "stopped", "standing: 1 cm in 10 s between its fixes");
     json_decref(j);
 
     /* Arrivals at D: bus1's trip in real time, then the next five trips east and the one trip

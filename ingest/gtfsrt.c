@@ -39,11 +39,13 @@ struct stu {
     TransitRealtime__TripUpdate__StopTimeEvent arr, dep;
 };
 
-/* A trip update to write: a vehicle's current trip from stop `from`, or a cancelled trip. */
+/* A trip update to write: a vehicle's current trip from stop `from`, a later trip of its
+ * block, or a cancelled trip. */
 struct cand {
     uint32_t vehicle; /* registry index; NONE: cancelled trip */
     uint32_t trip, from, n;
     int64_t fix_ms;
+    bool later; /* a later trip of the vehicle's block: not started yet */
 };
 
 /* One feed as served, and the JSON made from it. */
@@ -461,35 +463,57 @@ static void fill_stop(const struct buyt_network *net, uint32_t t, uint32_t k,
     }
 }
 
-/* The vehicle's current trip if the predictor has it live for that vehicle: on the trip, not
- * off its route, heard within stale_s (board.h's rules); *c filled. */
-static bool live_trip(struct buyt_gtfsrt *g, const struct buyt_vehicle *v, int64_t now_ms,
-                      struct cand *c)
+/* Later trips of a vehicle's block given TripUpdates: the next one. The predictor chains up to
+ * BUYT_PREDICT_CHAIN_MAX, but each adds a whole trip of stop updates to a feed rebuilt every
+ * second, and riders and planners need the next departure of a late bus most. */
+#define LATER_TRIPS 1
+
+/* The vehicle's current trip if the predictor has it live for that vehicle (on the trip, not
+ * off its route, heard within stale_s: board.h's rules), then the next trip of its block if
+ * the predictor chains it to this vehicle (GTFS-Realtime best practice, so a late bus's delay
+ * shows on the trip it will run next). Fills c[0..]; returns how many. */
+static uint32_t live_trips(struct buyt_gtfsrt *g, const struct buyt_vehicle *v, int64_t now_ms,
+                           struct cand c[1 + LATER_TRIPS])
 {
     const struct buyt_predict *p = g->e->predict;
     struct buyt_predict_trip_view vw[1 + BUYT_PREDICT_CHAIN_MAX];
     uint32_t nv = buyt_predict_vehicle_view(p, v->index, vw, 1 + BUYT_PREDICT_CHAIN_MAX);
     if (!nv || !vw[0].on_trip || vw[0].from >= vw[0].n)
-        return false; /* no current trip (a block's later trips are not TripUpdates here) */
+        return 0; /* no current trip */
     struct buyt_predict_arrival a;
     if (buyt_predict_get(p, vw[0].trip, vw[0].from, &a) != BUYT_PREDICT_LIVE ||
         a.vehicle != v->index || !a.on_trip)
-        return false; /* cancelled, or another vehicle holds the trip's prediction */
+        return 0; /* cancelled, or another vehicle holds the trip's prediction */
     if (a.off_route || !fresh(g, a.fix_ms, now_ms)) {
         g->st.ghosts_dropped++;
-        return false;
+        return 0;
     }
-    *c = (struct cand){.vehicle = v->index,
-                       .trip = vw[0].trip,
-                       .from = vw[0].from,
-                       .n = vw[0].n,
-                       .fix_ms = a.fix_ms};
-    return true;
+    c[0] = (struct cand){.vehicle = v->index,
+                         .trip = vw[0].trip,
+                         .from = vw[0].from,
+                         .n = vw[0].n,
+                         .fix_ms = a.fix_ms};
+    uint32_t n = 1;
+    for (uint32_t j = 1; j < nv && j <= LATER_TRIPS; j++) {
+        struct buyt_predict_arrival b;
+        /* Only while this vehicle holds the later trip's prediction (another bus may run it). */
+        if (vw[j].on_trip || vw[j].from >= vw[j].n ||
+            buyt_predict_get(p, vw[j].trip, vw[j].from, &b) != BUYT_PREDICT_LIVE ||
+            b.vehicle != v->index || b.on_trip)
+            break;
+        c[n++] = (struct cand){.vehicle = v->index,
+                               .trip = vw[j].trip,
+                               .from = vw[j].from,
+                               .n = vw[j].n,
+                               .fix_ms = a.fix_ms,
+                               .later = true};
+    }
+    return n;
 }
 
-/* TripUpdates: the current trip of every vehicle the predictor has live (GTFS-RT: at most one
- * TripUpdate per trip instance; the predictor keeps one vehicle per trip), then every
- * cancelled trip not yet over by its schedule. */
+/* TripUpdates: the current trip of every vehicle the predictor has live and the next trip of
+ * its block (GTFS-RT: at most one TripUpdate per trip instance; the predictor keeps one vehicle
+ * per trip), then every cancelled trip not yet over by its schedule. */
 static int build_trip_updates(struct buyt_gtfsrt *g, int64_t now_ms, uint32_t *n_ent,
                               uint32_t *n_stu)
 {
@@ -502,14 +526,15 @@ static int build_trip_updates(struct buyt_gtfsrt *g, int64_t now_ms, uint32_t *n
     uint32_t nc = 0;
     size_t stus = 0, ids = 0;
     for (uint32_t i = 0; i < e->vehicles.n; i++) {
-        struct cand c;
-        if (!live_trip(g, &e->vehicles.v[i], now_ms, &c))
-            continue;
-        if (grow(&g->cand, &g->cap_cand, nc + 1, sizeof *g->cand))
+        struct cand c[1 + LATER_TRIPS];
+        uint32_t n = live_trips(g, &e->vehicles.v[i], now_ms, c);
+        if (grow(&g->cand, &g->cap_cand, nc + n, sizeof *g->cand))
             return BUYT_ENOMEM;
-        g->cand[nc++] = c;
-        stus += c.n - c.from;
-        ids += strlen(net->trips[c.trip].id) + 10 + 16;
+        for (uint32_t k = 0; k < n; k++) {
+            g->cand[nc++] = c[k];
+            stus += c[k].n - c[k].from;
+            ids += strlen(net->trips[c[k].trip].id) + 10 + 16;
+        }
     }
     for (uint32_t t = 0; t < net->n_trips; t++) {
         const struct buyt_network_trip *tr = &net->trips[t];
@@ -553,8 +578,10 @@ static int build_trip_updates(struct buyt_gtfsrt *g, int64_t now_ms, uint32_t *n
             x->tu.vehicle = &x->veh;
             x->tu.has_timestamp = true;
             x->tu.timestamp = (uint64_t)(c->fix_ms / 1000);
-            x->tu.has_delay = true;
-            x->tu.delay = v->deviation_s;
+            /* The trip's delay is the bus's on the trip it runs; a later trip's own delay is
+             * in its stop time updates (its first departure). */
+            x->tu.has_delay = !c->later;
+            x->tu.delay = c->later ? 0 : v->deviation_s;
             x->tu.stop_time_update = &g->stup[ns];
             for (uint32_t k = c->from; k < c->n; k++) {
                 struct buyt_predict_arrival a;

@@ -213,6 +213,8 @@ struct rig {
 
 /* true: the trips are runs of one frequencies.txt trip "F" (starts 08:00, 08:10, ...). */
 static bool rig_runs;
+/* true: T0 (08:00) and T2 (08:20) are one block, "B": one bus runs T2 after T0. */
+static bool rig_block;
 
 static void rig_network(struct rig *r, uint32_t n_trips)
 {
@@ -245,6 +247,7 @@ static void rig_network(struct rig *r, uint32_t n_trips)
                                           .direction_id = 1,
                                           .headsign = "East",
                                           .day_start_ms = DAY_MS,
+                                          .block_id = rig_block && (i == 0 || i == 2) ? "B" : NULL,
                                           .frequency_run = rig_runs,
                                           .run_start_s = s0};
         cr_assert_eq(buyt_network_add_trip(net, &d, &r->trip[i]), 0);
@@ -535,6 +538,58 @@ Test(gtfsrt, frequency_runs_are_told_apart_by_start_time)
     fix(&r, a, r.trip[0], stop_d(&r, r.trip[0], 2) + 100, now - 2000, 8.5, false);
     m = feed(&r, BUYT_GTFSRT_TRIP_UPDATES, now, &s);
     cr_assert_null(trip_update(m, "T0@20240501")->trip->start_time);
+    transit_realtime__feed_message__free_unpacked(m, NULL);
+    rig_stop(&r);
+}
+
+/* The later trip of a bus's block has its own TripUpdate, with that bus, from its first stop:
+ * a late bus on T0 makes T2 leave late. Once another bus runs T2, T2 is that bus's (one
+ * TripUpdate per trip). */
+Test(gtfsrt, the_next_trip_of_a_block_is_predicted_with_its_bus)
+{
+    struct rig r;
+    rig_block = true;
+    rig_start(&r, NULL);
+    rig_block = false;
+    const struct buyt_network *net = r.e.net;
+    cr_assert_eq(net->trips[r.trip[0]].next_in_block, r.trip[2]);
+    /* bus-a is at s2 at 08:15, 13 min behind T0's schedule (s2 at 08:02:40): T0 ends about
+     * 08:19:20, so with the minimum layover T2 cannot leave at 08:20. */
+    int64_t now = HMS(8, 15, 0);
+    struct buyt_vehicle *a = add_vehicle(&r, "bus-a");
+    fix(&r, a, r.trip[0], stop_d(&r, r.trip[0], 2) + 10, now - 1000, 8.5, false);
+    struct buyt_gtfsrt_snapshot s;
+    TransitRealtime__FeedMessage *m = feed(&r, BUYT_GTFSRT_TRIP_UPDATES, now, &s);
+    cr_assert_eq(m->n_entity, 2, "T0 and the block's T2");
+    const TransitRealtime__TripUpdate *t0 = trip_update(m, "T0@20240501");
+    const TransitRealtime__TripUpdate *t2 = trip_update(m, "T2@20240501");
+    cr_assert_not_null(t0);
+    cr_assert_not_null(t2, "the next trip of the block");
+    cr_assert(t0->has_delay);
+    cr_assert_gt(t0->delay, 600);
+    cr_assert_str_eq(t2->vehicle->id, "bus-a");
+    cr_assert_not(t2->has_delay, "not started: its delay is its first departure's");
+    cr_assert_eq(t2->n_stop_time_update, NSTOP, "every stop, from the first");
+    const TransitRealtime__TripUpdate__StopTimeUpdate *u0 = t2->stop_time_update[0];
+    cr_assert_null(u0->arrival);
+    cr_assert_not_null(u0->departure);
+    struct buyt_predict_arrival pa;
+    cr_assert_eq(buyt_predict_get(r.e.predict, r.trip[2], 0, &pa), BUYT_PREDICT_LIVE);
+    cr_assert_not(pa.on_trip);
+    cr_assert_eq(u0->departure->time, (pa.eta_ms + 500) / 1000);
+    cr_assert_gt(u0->departure->delay, 0, "the late bus makes T2 leave late");
+    cr_assert_gt(u0->departure->time, t0->stop_time_update[t0->n_stop_time_update - 1]
+                                          ->arrival->time,
+                 "after T0's predicted end");
+    transit_realtime__feed_message__free_unpacked(m, NULL);
+
+    /* bus-b takes T2 at its first stop: T2 is bus-b's, and only once. */
+    struct buyt_vehicle *b = add_vehicle(&r, "bus-b");
+    fix(&r, b, r.trip[2], 0, now - 500, 0, false);
+    m = feed(&r, BUYT_GTFSRT_TRIP_UPDATES, now, &s);
+    cr_assert_eq(m->n_entity, 2, "T0 (bus-a) and T2 (bus-b)");
+    cr_assert_str_eq(trip_update(m, "T2@20240501")->vehicle->id, "bus-b");
+    cr_assert(trip_update(m, "T2@20240501")->has_delay, "bus-b runs it now");
     transit_realtime__feed_message__free_unpacked(m, NULL);
     rig_stop(&r);
 }

@@ -957,12 +957,12 @@ static void store_fix(struct buyt_engine *e, struct buyt_vehicle *v, const Buyt_
         /* Newest position (late replayed fixes are stored but do not move the bus). */
         int64_t dt = (int64_t)r->time_ms - v->last_fix_ms;
         v->moved_cms = BUYT_VEHICLE_UNKNOWN;
-        if (speed < 0 && v->last_fix_ms && dt <= 60000)
-            v->moved_cms = (uint32_t)(buyt_geo_haversine_m(buyt_e7_to_deg(v->lat_e7),
-                                                           buyt_e7_to_deg(v->lon_e7),
-                                                           buyt_e7_to_deg(f->lat_e7),
-                                                           buyt_e7_to_deg(f->lon_e7)) *
-                                      100000.0 / (double)dt);
+        if (speed < 0 && v->last_fix_ms && dt <= 60000) {
+            double m = buyt_geo_haversine_m(buyt_e7_to_deg(v->lat_e7), buyt_e7_to_deg(v->lon_e7),
+                                            buyt_e7_to_deg(f->lat_e7), buyt_e7_to_deg(f->lon_e7));
+            double cms = m * 100000.0 / (double)dt;
+            v->moved_cms = cms < 1e9 ? (uint32_t)cms : 1000000000u; /* a jump: moving */
+        }
         v->last_fix_ms = (int64_t)r->time_ms;
         v->lat_e7 = f->lat_e7;
         v->lon_e7 = f->lon_e7;

@@ -4,6 +4,7 @@
 #include "clock.h"
 #include "error.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,33 +132,24 @@ static int add_fq(PGresult *r, void *arg)
     return 0;
 }
 
-/* First window of trip_id in the sorted array (x->n_fq if none). */
-static size_t fq_first(const struct ctx *x, const char *trip)
+/* First element for trip_id in an array sorted by trip_id (n if none): x->st or x->fq, whose
+ * first member is the trip_id. */
+static size_t first_for_trip(const void *base, size_t n, size_t size, const char *trip)
 {
-    size_t lo = 0, hi = x->n_fq;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (strcmp(x->fq[mid].trip, trip) < 0)
+        const char *t;
+        memcpy(&t, (const char *)base + mid * size, sizeof t);
+        if (strcmp(t, trip) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
     return lo;
 }
-
-/* First stop_time of trip_id in the sorted array (x->n_st if none). */
-static size_t st_first(const struct ctx *x, const char *trip)
-{
-    size_t lo = 0, hi = x->n_st;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (strcmp(x->st[mid].trip, trip) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
+_Static_assert(offsetof(struct st, trip) == 0 && offsetof(struct fq, trip) == 0,
+               "first_for_trip reads the trip_id first");
 
 /* Adds one instance of def with the stop times from x->st[st0...], shifted by shift_s. */
 static int add_instance(struct ctx *x, const struct buyt_network_trip_def *def, size_t st0,
@@ -196,7 +188,8 @@ static int add_trip(PGresult *r, void *arg)
         .direction_id = PQgetisnull(r, 0, 5) ? -1 : atoi(PQgetvalue(r, 0, 5)),
         .day_start_ms = strtoll(PQgetvalue(r, 0, 6), NULL, 10),
     };
-    size_t st0 = st_first(x, trip_id), fq0 = fq_first(x, trip_id);
+    size_t st0 = first_for_trip(x->st, x->n_st, sizeof *x->st, trip_id);
+    size_t fq0 = first_for_trip(x->fq, x->n_fq, sizeof *x->fq, trip_id);
     bool has_runs = fq0 < x->n_fq && !strcmp(x->fq[fq0].trip, trip_id);
     /* A frequency trip's stop times only give the travel times between its stops: each run
      * leaves the first stop at its start, the template's times shifted to it. */
